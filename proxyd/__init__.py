@@ -1,0 +1,3 @@
+"""proxyd: a self-hosted OAuth-protected HTTPS reverse proxy, the front door for MCP servers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,7 @@
+"""`python -m proxyd` runs the command line (same as the `proxyd` console script)."""
+
+import sys
+
+from proxyd.cli.main import main
+
+sys.exit(main())

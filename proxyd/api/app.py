@@ -1,0 +1,121 @@
+"""The management app (quart-trio): GraphQL over HTTP (POST /graphql), the GraphiQL playground
+(GET /graphql), GraphQL subscriptions over graphql-transport-ws (websocket /graphql), and /health.
+
+Every GraphQL request needs a bearer token proxyd signed: a missing or invalid one gets HTTP 401
+with a GraphQL error coded UNAUTHENTICATED, before anything is executed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ariadne import load_schema_from_path, make_executable_schema
+from ariadne.explorer import ExplorerGraphiQL
+from graphql import GraphQLSchema
+from quart import Response, request, websocket
+from quart_trio import QuartTrio
+
+from proxyd.api.context import ApiContext
+from proxyd.api.execution import execute
+from proxyd.api.graphql_ws import serve_graphql_ws
+from proxyd.api.resolvers import bindables, health_report
+from proxyd.oauth.tokens import InvalidToken
+
+log = logging.getLogger("proxyd.api")
+
+SCHEMA_PATH = Path(__file__).with_name("schema.graphql")
+
+
+class AuthFailed(Exception):
+    def __init__(self, message: str, code: str = "UNAUTHENTICATED") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_schema() -> GraphQLSchema:
+    return make_executable_schema(
+        load_schema_from_path(str(SCHEMA_PATH)), *bindables, convert_names_case=True
+    )
+
+
+def _json(data: Any, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(
+        json.dumps(data), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def _error(message: str, code: str, status: int, headers: dict | None = None) -> Response:
+    return _json({"errors": [{"message": message, "extensions": {"code": code}}]}, status, headers)
+
+
+def create_api_app(base: ApiContext) -> QuartTrio:
+    """The app; `base` carries settings, store, manager and verifier (identity left empty)."""
+    app = QuartTrio("proxyd")
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    schema = build_schema()
+    explorer_html = ExplorerGraphiQL(title="proxyd GraphQL").html(None)
+
+    async def context_for(authorization: str | None) -> ApiContext:
+        context = ApiContext(base.settings, base.store, base.manager, base.verifier)
+        if not authorization:
+            raise AuthFailed("authentication required: send Authorization: Bearer <token>.")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthFailed("the Authorization header must be 'Bearer <token>'.")
+        try:
+            context.identity = await base.verifier.verify(token.strip())
+        except InvalidToken as exc:
+            raise AuthFailed(str(exc)) from None
+        return context
+
+    @app.get("/health")
+    async def health() -> Response:
+        report = await health_report(base)
+        return _json(report, 200 if report["status"] == "ok" else 503)
+
+    @app.get("/graphql")
+    async def playground() -> Response:
+        return Response(explorer_html, content_type="text/html; charset=utf-8")
+
+    @app.post("/graphql")
+    async def graphql_http() -> Response:
+        try:
+            context = await context_for(request.headers.get("Authorization"))
+        except AuthFailed as exc:
+            return _error(
+                str(exc), "UNAUTHENTICATED", 401,
+                {"WWW-Authenticate": 'Bearer realm="proxyd", error="invalid_token"'},
+            )
+        body = await request.get_data(as_text=True)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return _error("the request body must be JSON: {\"query\": ...}.", "BAD_REQUEST", 400)
+        if not isinstance(data, dict) or not isinstance(data.get("query"), str):
+            return _error("the JSON body needs a 'query' string.", "BAD_REQUEST", 400)
+        variables = data.get("variables")
+        if variables is not None and not isinstance(variables, dict):
+            return _error("'variables' must be a JSON object.", "BAD_REQUEST", 400)
+        result = await execute(
+            schema, data["query"], variables, data.get("operationName"), context
+        )
+        return _json(result, 200 if "data" in result else 400)
+
+    @app.websocket("/graphql")
+    async def graphql_ws() -> None:
+        async def authenticate(payload: dict) -> ApiContext:
+            payload = payload or {}
+            authorization = (
+                payload.get("Authorization")
+                or payload.get("authorization")
+                or (f"Bearer {payload['token']}" if payload.get("token") else None)
+                or websocket.headers.get("Authorization")
+            )
+            return await context_for(authorization)
+
+        await serve_graphql_ws(websocket, schema, authenticate)
+
+    return app

@@ -1,0 +1,1 @@
+"""CLI: `proxyd serve`, `proxyd token issue`, and management commands over the GraphQL API."""

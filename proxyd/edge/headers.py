@@ -1,0 +1,158 @@
+"""Header handling at the edge: who the client really is, which headers may cross the proxy,
+and the X-Forwarded-* set proxyd adds.
+
+Client-sent identity headers are never believed from untrusted peers: X-Forwarded-*, Forwarded and
+X-Real-IP are removed unless the TCP peer is in TRUSTED_PROXIES, and X-Auth-* (the identity headers
+proxyd itself sets for backends) are removed from every request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+Headers = list[tuple[bytes, bytes]]
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+FORWARDED_HEADERS = frozenset({b"forwarded", b"x-real-ip"})
+FORWARDED_PREFIX = b"x-forwarded-"
+AUTH_PREFIX = b"x-auth-"
+
+
+def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return tokens
+
+
+@lru_cache(maxsize=4096)
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def is_trusted(peer: str | None, trusted: Sequence) -> bool:
+    if not peer or not trusted:
+        return False
+    ip = _parse_ip(peer)
+    return ip is not None and any(ip in net for net in trusted)
+
+
+def client_ip(peer: str | None, headers: Headers, trusted: Sequence) -> str:
+    """The real client address: the TCP peer, or from a trusted peer the right-most address in
+    X-Forwarded-For that is not itself a trusted proxy."""
+    peer = peer or ""
+    if not is_trusted(peer, trusted):
+        return peer
+    chain = [
+        part.strip()
+        for name, value in headers
+        if name == b"x-forwarded-for"
+        for part in value.decode("latin-1").split(",")
+    ]
+    for address in reversed(chain):
+        if _parse_ip(address) is not None and not is_trusted(address, trusted):
+            return address
+    return peer
+
+
+def upstream_request_headers(
+    headers: Headers,
+    *,
+    peer: str | None,
+    client: str,
+    scheme: str,
+    host: str,
+    trusted: Sequence,
+    auth_prefix: bytes = AUTH_PREFIX,
+    preserve_host: bool,
+    upstream_host: bytes,
+    extra: dict[str, str] | None = None,
+) -> Headers:
+    """The request headers to send upstream (hop-by-hop removed, forwarding headers set)."""
+    from_trusted = is_trusted(peer, trusted)
+    drop = HOP_BY_HOP | _connection_tokens(headers)
+    auth_prefix = auth_prefix.lower()
+    out: Headers = []
+    prior_xff = b""
+    prior_proto = prior_host = None
+    for name, value in headers:
+        if name in drop or name == b"host":
+            continue
+        if name.startswith(AUTH_PREFIX) or name.startswith(auth_prefix):
+            continue
+        if name.startswith(FORWARDED_PREFIX) or name in FORWARDED_HEADERS:
+            if from_trusted:
+                if name == b"x-forwarded-for":
+                    prior_xff = prior_xff + b", " + value if prior_xff else value
+                elif name == b"x-forwarded-proto":
+                    prior_proto = value
+                elif name == b"x-forwarded-host":
+                    prior_host = value
+                elif name not in (b"x-real-ip",):
+                    out.append((name, value))
+            continue
+        out.append((name, value))
+    peer_bytes = (peer or "").encode("latin-1")
+    xff = prior_xff + b", " + peer_bytes if prior_xff else peer_bytes
+    out.append((b"host", host.encode("latin-1") if preserve_host else upstream_host))
+    out.append((b"x-forwarded-for", xff))
+    out.append((b"x-forwarded-proto", prior_proto or scheme.encode("latin-1")))
+    out.append((b"x-forwarded-host", prior_host or host.encode("latin-1")))
+    out.append((b"x-real-ip", client.encode("latin-1")))
+    if extra:
+        for key, val in extra.items():
+            lowered = key.lower().encode("latin-1")
+            out = [(n, v) for n, v in out if n != lowered]
+            out.append((lowered, val.encode("latin-1")))
+    return out
+
+
+def downstream_response_headers(
+    headers: Iterable[tuple[bytes, bytes]], extra: dict[str, str] | None = None
+) -> Headers:
+    """Upstream response headers fit to send to the client (hop-by-hop removed, extras set)."""
+    headers = list(headers)
+    drop = HOP_BY_HOP | _connection_tokens(headers)
+    out = [(n.lower(), v) for n, v in headers if n.lower() not in drop]
+    if extra:
+        for key, val in extra.items():
+            lowered = key.lower().encode("latin-1")
+            out = [(n, v) for n, v in out if n != lowered]
+            out.append((lowered, val.encode("latin-1")))
+    return out
+
+
+def header_value(headers: Headers, name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def request_host(headers: Headers) -> str:
+    """The Host header, lower-cased and without its port ('' when missing)."""
+    raw = header_value(headers, b"host")
+    if not raw:
+        return ""
+    host = raw.decode("latin-1").strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return (host.rsplit(":", 1)[0] if ":" in host else host).rstrip(".")

@@ -1,0 +1,134 @@
+"""ProxyManager: the in-memory configuration snapshot of this process (proxies, routes, external
+services) and the ProxyApp of every proxy, each running in its own task and nursery.
+
+The snapshot is loaded from Redis at start, kept current by workflow events (apply) and repaired
+by a periodic full reload (reconcile). Applying an event re-reads the affected objects from Redis,
+so replayed or reordered events converge on what Redis holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import trio
+
+from proxyd.config import Settings
+from proxyd.edge.proxy_app import INTERNAL_SERVICES, ProxyApp
+from proxyd.edge.routing import RouteTable
+from proxyd.events.bus import Event, EventBus
+from proxyd.store.models import Proxy, Route
+from proxyd.store.repository import Store
+
+log = logging.getLogger("proxyd.edge.manager")
+
+
+class ProxyManager:
+    def __init__(self, settings: Settings, store: Store, api_app: Callable, bus: EventBus) -> None:
+        self.settings = settings
+        self.store = store
+        self.api_app = api_app
+        self.bus = bus
+        self.proxies: dict[str, ProxyApp] = {}
+        self.routes = RouteTable([])
+        self.services: dict[str, str] = {}
+        self._nursery: trio.Nursery | None = None
+        self._lock = trio.Lock()
+        self._internal_netlocs = {
+            f"127.0.0.1:{settings.api_port}", f"localhost:{settings.api_port}",
+            f"[::1]:{settings.api_port}",
+        }
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Own the proxies' tasks; load the snapshot, then serve until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await self.reload()
+            task_status.started()
+            await trio.sleep_forever()
+
+    # -- snapshot maintenance -----------------------------------------------------------------
+    async def reload(self) -> None:
+        """Replace the whole snapshot with what Redis holds now."""
+        async with self._lock:
+            proxies = await self.store.list_proxies()
+            routes = await self.store.list_routes()
+            services = await self.store.list_external_services()
+            self.routes = RouteTable(routes)
+            self.services = {s.service_name: s.target_url for s in services if s.routing_enabled}
+            wanted = {p.hostname: p for p in proxies}
+            for hostname in list(self.proxies):
+                if hostname not in wanted:
+                    await self._remove(hostname)
+            for proxy in proxies:
+                await self._put(proxy)
+
+    async def reconcile_forever(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await trio.sleep(self.settings.reconcile_interval)
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("reconcile from Redis failed; will retry")
+
+    async def apply(self, event: Event) -> None:
+        """Apply one workflow event to the snapshot, then tell in-process listeners."""
+        kind = event.event_type
+        async with self._lock:
+            if kind.startswith("proxy_") or kind == "certificate_ready":
+                if event.hostname:
+                    proxy = await self.store.get_proxy(event.hostname)
+                    if proxy is None:
+                        await self._remove(event.hostname)
+                    else:
+                        await self._put(proxy)
+            elif kind.startswith("route_"):
+                self.routes = RouteTable(await self.store.list_routes())
+            elif kind.startswith("service_"):
+                services = await self.store.list_external_services()
+                self.services = {
+                    s.service_name: s.target_url for s in services if s.routing_enabled
+                }
+        self.bus.publish(event)
+
+    async def _put(self, proxy: Proxy) -> None:
+        app = self.proxies.get(proxy.hostname)
+        if app is not None:
+            app.proxy = proxy  # settings swap in place; in-flight requests keep their snapshot
+            return
+        app = ProxyApp(proxy, self)
+        assert self._nursery is not None, "ProxyManager.run() must be started first"
+        await self._nursery.start(app.run)
+        self.proxies[proxy.hostname] = app
+        log.info("proxy %s -> %s is serving", proxy.hostname, proxy.target_url)
+
+    async def _remove(self, hostname: str) -> None:
+        app = self.proxies.pop(hostname, None)
+        if app is not None:
+            assert self._nursery is not None
+            self._nursery.start_soon(app.stop)
+            log.info("proxy %s removed", hostname)
+
+    # -- target resolution (hot path: dict lookups only) -----------------------------------------
+    def is_internal(self, url: str) -> bool:
+        if url.startswith("internal://"):
+            return True
+        return urlsplit(url).netloc in self._internal_netlocs
+
+    def resolve_target(self, route: Route, proxy: Proxy) -> Any:
+        """The target of route: a URL string, or a ProxyApp for hostname targets; None if unknown."""
+        kind, value = route.target_type, route.target_value
+        if kind == "url":
+            return value
+        if kind == "port":
+            return f"http://127.0.0.1:{value}"
+        if kind == "hostname":
+            app = self.proxies.get(value)
+            if app is None or app.proxy.hostname == proxy.hostname:
+                return None if app is None else app.proxy.target_url
+            return app
+        if value in INTERNAL_SERVICES:
+            return "internal://api"
+        return self.services.get(value)

@@ -1,0 +1,1 @@
+"""OAuth: proxyd's signing keys and the tokens it issues and verifies."""

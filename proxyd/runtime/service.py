@@ -1,0 +1,207 @@
+"""`proxyd serve`: the root trio tree.
+
+root nursery
+ ├─ embedded redis-server (only when REDIS_URL is unset)
+ └─ coredis client
+     ├─ services nursery: proxy manager (a nursery per proxy), event consumer, reconcile loop
+     └─ listeners nursery: API server (127.0.0.1:API_PORT), public HTTP listener, signal watcher
+
+SIGINT/SIGTERM set the shutdown event: listeners stop accepting and give open requests
+SHUTDOWN_TIMEOUT seconds, then the services are cancelled and Redis is closed (the embedded one is
+stopped last, after a final AOF flush). Background loops that fail are logged and restarted with
+a growing delay; a failure while starting stops proxyd with one clear sentence.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import signal
+import sys
+from typing import Awaitable, Callable
+
+import trio
+
+from proxyd import __version__
+from proxyd.api.app import create_api_app
+from proxyd.api.context import ApiContext
+from proxyd.config import Settings
+from proxyd.edge.dispatcher import Dispatcher
+from proxyd.edge.listener import serve_asgi
+from proxyd.edge.manager import ProxyManager
+from proxyd.events.bus import EventBus
+from proxyd.events.consumer import consume_events
+from proxyd.oauth.keys import current_signing_key
+from proxyd.oauth.tokens import TokenVerifier
+from proxyd.runtime.defaults import install_defaults
+from proxyd.store.embedded import EmbeddedRedisError, run_embedded_redis
+from proxyd.store.redis import connect, describe
+from proxyd.store.repository import Store
+
+log = logging.getLogger("proxyd")
+
+
+class StartupError(RuntimeError):
+    """proxyd cannot start; the message is one sentence saying why and what to do."""
+
+
+async def supervise(
+    name: str,
+    run: Callable[..., Awaitable[None]],
+    *,
+    max_delay: float = 10.0,
+    task_status=trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a background loop forever, restarting it with backoff when it fails.
+
+    run(task_status=...) gets the caller's task_status on the first attempt only.
+    """
+    delay = 0.2
+    status = task_status
+    while True:
+        try:
+            await run(task_status=status)
+            return
+        except Exception:
+            log.exception("%s failed; restarting in %.1fs", name, delay)
+        status = trio.TASK_STATUS_IGNORED
+        await trio.sleep(delay)
+        delay = min(delay * 2, max_delay)
+
+
+async def _wait_for_redis(client, url: str, timeout: float = 10.0) -> None:
+    with trio.move_on_after(timeout):
+        while True:
+            try:
+                if await client.ping():
+                    return
+            except Exception as exc:  # connection refused, auth error, ...
+                last = exc
+            await trio.sleep(0.2)
+    raise StartupError(
+        f"cannot reach Redis at {describe(url)} ({type(last).__name__}: {last}); "
+        "check REDIS_URL, or leave it empty to use the embedded redis-server."
+    )
+
+
+async def _listen(nursery, app, bind: str, what: str, setting: str, shutdown, settings) -> list:
+    try:
+        return await nursery.start(
+            lambda task_status: serve_asgi(
+                app, bind, shutdown_event=shutdown, graceful_timeout=settings.shutdown_timeout,
+                task_status=task_status,
+            )
+        )
+    except OSError as exc:
+        reason = {
+            errno.EADDRINUSE: "is already in use",
+            errno.EACCES: "needs root (ports below 1024) or CAP_NET_BIND_SERVICE",
+        }.get(exc.errno, f"cannot be opened ({exc.strerror})")
+        raise StartupError(f"the {what} address {bind} {reason}; set {setting} to another port.")
+
+
+async def serve(settings: Settings, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Run proxyd until SIGINT/SIGTERM (or cancellation). task_status gets the bound ports."""
+    async with trio.open_nursery() as root:
+        redis_url = settings.redis_url
+        if not redis_url:
+            redis_url = await root.start(run_embedded_redis, settings.data_path)
+        redis = connect(redis_url)
+        async with redis:
+            await _wait_for_redis(redis, redis_url)
+            ports = await _run_with_redis(settings, redis, redis_url, task_status)
+        root.cancel_scope.cancel()
+    log.info("proxyd stopped (%s)", ports)
+
+
+async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status) -> dict:
+    store = Store(redis, settings.event_stream_maxlen)
+    bus = EventBus()
+    created = await install_defaults(store)
+    if created:
+        log.info("first start: created %s", ", ".join(created))
+    await current_signing_key(redis)
+    verifier = TokenVerifier(redis, settings.issuer)
+    manager = ProxyManager(settings, store, api_app=None, bus=bus)
+    manager.api_app = create_api_app(ApiContext(settings, store, manager, verifier))
+    shutdown = trio.Event()
+    ports: dict = {}
+    async with trio.open_nursery() as services:
+        await services.start(manager.run)
+        await services.start(
+            functools.partial(
+                supervise, "event consumer",
+                functools.partial(consume_events, redis, settings.instance, manager.apply),
+            )
+        )
+        services.start_soon(
+            functools.partial(supervise, "reconcile loop", manager.reconcile_forever)
+        )
+        async with trio.open_nursery() as listeners:
+            api = await _listen(
+                listeners, manager.api_app, f"127.0.0.1:{settings.api_port}", "API", "API_PORT",
+                shutdown, settings,
+            )
+            http = await _listen(
+                listeners, Dispatcher(manager), _bind(settings.server_host, settings.http_port),
+                "HTTP", "HTTP_PORT", shutdown, settings,
+            )
+            ports = {"api": _port(api), "http": _port(http)}
+            listeners.start_soon(_watch_signals, shutdown)
+            log.info(
+                "proxyd %s ready: http on %s:%s, API on http://127.0.0.1:%s/graphql, redis %s, "
+                "instance %s, %d proxies",
+                __version__, settings.server_host, ports["http"], ports["api"],
+                describe(redis_url), settings.instance, len(manager.proxies),
+            )
+            log.info(
+                "management token: run `proxyd token issue --scope admin` with the same "
+                "REDIS_URL/PROXYD_DATA_DIR"
+            )
+            task_status.started(ports)
+        log.info("listeners closed; stopping background tasks")
+        services.cancel_scope.cancel()
+    return ports
+
+
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _port(binds: list[str]) -> int:
+    return int(binds[0].rsplit(":", 1)[1])
+
+
+async def _watch_signals(shutdown: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("received %s: draining", signal.Signals(signum).name)
+            shutdown.set()
+            return
+
+
+def _find(exc: BaseException, types: tuple) -> BaseException | None:
+    if isinstance(exc, types):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find(inner, types)
+            if found is not None:
+                return found
+    return None
+
+
+def run(settings: Settings) -> int:
+    """Run proxyd in this process; returns the exit code (errors become one line on stderr)."""
+    try:
+        trio.run(serve, settings)
+    except BaseException as exc:
+        problem = _find(exc, (StartupError, EmbeddedRedisError))
+        if problem is not None:
+            print(f"proxyd: {problem}", file=sys.stderr)
+            return 1
+        if _find(exc, (KeyboardInterrupt,)) is not None:
+            return 0
+        raise
+    return 0

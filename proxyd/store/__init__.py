@@ -1,0 +1,1 @@
+"""Store: Redis access (coredis), the embedded redis-server, and the configuration models."""
