@@ -1,0 +1,1 @@
+"""Test support: real processes (redis-server, proxyd) and small real backends on loopback."""
