@@ -1,0 +1,453 @@
+"""Trio-native GraphQL execution: queries, mutations and subscriptions, plus client-safe errors.
+
+graphql-core 3.2 gathers concurrent fields and list items with ``asyncio.gather`` and maps
+subscription streams with an asyncio-based iterator; neither works under trio. This module owns
+the trio replacements (``TrioExecutionContext``, ``gather``, ``subscribe``), the single entry point
+used to run operations (``execute``), the API error type (``ApiError``/``api_error``) and the
+formatting that turns unexpected exceptions into an opaque ``INTERNAL_SERVER_ERROR``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterable
+from typing import Any, cast
+
+import trio
+from ariadne import format_error as ariadne_format_error
+from ariadne import graphql as ariadne_graphql
+from graphql import (
+    DocumentNode,
+    ExecutionContext,
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    OperationType,
+    get_operation_ast,
+    located_error,
+    parse,
+    validate,
+)
+from graphql import execute as graphql_execute
+from graphql.execution.subscribe import create_source_event_stream
+from graphql.pyutils import AwaitableOrValue, Path, Undefined, is_iterable
+
+__all__ = [
+    "BAD_USER_INPUT",
+    "CONFLICT",
+    "ERROR_CODES",
+    "FORBIDDEN",
+    "INTERNAL_SERVER_ERROR",
+    "INTERNAL_SERVER_ERROR_MESSAGE",
+    "NOT_FOUND",
+    "UNAUTHENTICATED",
+    "ApiError",
+    "TrioExecutionContext",
+    "api_error",
+    "error_to_dict",
+    "execute",
+    "gather",
+    "subscribe",
+]
+
+logger = logging.getLogger("proxyd.api")
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+NOT_FOUND = "NOT_FOUND"
+CONFLICT = "CONFLICT"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+ERROR_CODES = frozenset(
+    {BAD_USER_INPUT, NOT_FOUND, CONFLICT, UNAUTHENTICATED, FORBIDDEN, INTERNAL_SERVER_ERROR}
+)
+INTERNAL_SERVER_ERROR_MESSAGE = "Internal server error"
+
+
+class ApiError(GraphQLError):
+    """A deliberate, client-facing GraphQL error carrying ``extensions.code``."""
+
+    def __init__(self, message: str, code: str) -> None:
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown API error code {code!r}")
+        super().__init__(message, extensions={"code": code})
+
+    @property
+    def code(self) -> str:
+        """The machine-readable error code (one of ``ERROR_CODES``)."""
+        return cast(str, self.extensions["code"])
+
+
+def api_error(message: str, code: str) -> GraphQLError:
+    """Build an error for a resolver to raise; ``code`` ends up in ``extensions.code``."""
+    return ApiError(message, code)
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+async def gather(*awaitables: Awaitable[Any]) -> list[Any]:
+    """Await ``awaitables`` concurrently in a trio nursery and return their results in order.
+
+    Mirrors ``asyncio.gather`` (without ``return_exceptions``): the first exception raised by
+    any awaitable propagates unchanged (never wrapped in an ExceptionGroup), so graphql-core's
+    ``except Exception`` handlers see exactly what they would under asyncio. Unlike asyncio,
+    the remaining awaitables are cancelled rather than left running unsupervised.
+    """
+    if not awaitables:
+        return []
+    if len(awaitables) == 1:
+        return [await awaitables[0]]
+
+    results: list[Any] = [None] * len(awaitables)
+    failures: list[Exception] = []
+
+    async def run(index: int, awaitable: Awaitable[Any], scope: trio.CancelScope) -> None:
+        try:
+            results[index] = await awaitable
+        except Exception as exc:  # noqa: BLE001 - re-raised below, outside the nursery
+            # Only the first failure matters; anything a sibling raises while being
+            # cancelled afterwards is a consequence of that failure.
+            if not failures:
+                failures.append(exc)
+                scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        for index, awaitable in enumerate(awaitables):
+            nursery.start_soon(run, index, awaitable, nursery.cancel_scope)
+    if failures:
+        raise failures[0]
+    return results
+
+
+class TrioExecutionContext(ExecutionContext):
+    """graphql-core execution context that awaits sibling fields and list items with trio.
+
+    Only ``execute_fields`` and ``complete_list_value`` differ from the base class, and only
+    in how pending awaitables are awaited (``gather`` above instead of ``asyncio.gather``).
+    """
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        fields: dict[str, list[FieldNode]],
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """Execute the given fields, awaiting the asynchronous ones concurrently."""
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        pending: list[str] = []
+        for response_name, field_nodes in fields.items():
+            field_path = Path(path, response_name, parent_type.name)
+            result = self.execute_field(parent_type, source_value, field_nodes, field_path)
+            if result is Undefined:
+                continue
+            results[response_name] = result
+            if is_awaitable(result):
+                pending.append(response_name)
+
+        if not pending:
+            return results
+
+        async def resolve_pending() -> dict[str, Any]:
+            values = await gather(*(results[name] for name in pending))
+            results.update(zip(pending, values, strict=True))
+            return results
+
+        return resolve_pending()
+
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_nodes: list[FieldNode],
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: AsyncIterable[Any] | Iterable[Any],
+    ) -> AwaitableOrValue[list[Any]]:
+        """Complete every item of a list value, awaiting asynchronous items concurrently."""
+        if not is_iterable(result):
+            # graphql-core's experimental support for async iterables as list values.
+            if isinstance(result, AsyncIterable):
+                async_result = result
+
+                async def collect_then_complete() -> Any:
+                    items = [item async for item in async_result]
+                    completed = self.complete_list_value(
+                        return_type, field_nodes, info, path, items
+                    )
+                    return await completed if self.is_awaitable(completed) else completed
+
+                return collect_then_complete()
+
+            raise GraphQLError(
+                "Expected Iterable, but did not find one for field"
+                f" '{info.parent_type.name}.{info.field_name}'."
+            )
+
+        item_type = return_type.of_type
+        is_awaitable = self.is_awaitable
+        completed_results: list[Any] = []
+        pending: list[int] = []
+        for index, item in enumerate(cast(Iterable[Any], result)):
+            item_path = path.add_key(index, None)
+            completed_item = self._complete_list_item(item_type, field_nodes, info, item_path, item)
+            if is_awaitable(completed_item):
+                pending.append(index)
+            completed_results.append(completed_item)
+
+        if not pending:
+            return completed_results
+
+        async def resolve_pending() -> list[Any]:
+            values = await gather(*(completed_results[index] for index in pending))
+            for index, value in zip(pending, values, strict=True):
+                completed_results[index] = value
+            return completed_results
+
+        return resolve_pending()
+
+    def _complete_list_item(
+        self,
+        item_type: GraphQLOutputType,
+        field_nodes: list[FieldNode],
+        info: GraphQLResolveInfo,
+        item_path: Path,
+        item: Any,
+    ) -> AwaitableOrValue[Any]:
+        """Complete one list item, turning its errors into field errors as graphql-core does."""
+
+        def field_error(raw_error: Exception) -> None:
+            # Re-raises for non-null item types (null bubbling), else records the error.
+            error = located_error(raw_error, field_nodes, item_path.as_list())
+            self.handle_field_error(error, item_type)
+
+        if self.is_awaitable(item):
+
+            async def await_then_complete() -> Any:
+                try:
+                    completed = self.complete_value(
+                        item_type, field_nodes, info, item_path, await item
+                    )
+                    if self.is_awaitable(completed):
+                        return await completed
+                    return completed
+                except Exception as raw_error:  # noqa: BLE001 - becomes a GraphQL field error
+                    field_error(raw_error)
+                    return None
+
+            return await_then_complete()
+
+        try:
+            completed = self.complete_value(item_type, field_nodes, info, item_path, item)
+        except Exception as raw_error:  # noqa: BLE001 - becomes a GraphQL field error
+            field_error(raw_error)
+            return None
+
+        if self.is_awaitable(completed):
+
+            async def await_completed() -> Any:
+                try:
+                    return await completed
+                except Exception as raw_error:  # noqa: BLE001 - becomes a GraphQL field error
+                    field_error(raw_error)
+                    return None
+
+            return await_completed()
+        return completed
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _unexpected_cause(error: GraphQLError) -> BaseException | None:
+    """Return the exception behind ``error`` if it was not raised deliberately, else None.
+
+    Errors raised while resolving fields are wrapped by graphql-core (``located_error``) and
+    carry a ``path``. If the wrapped exception is a GraphQLError, a resolver (or graphql-core
+    itself, e.g. scalar serialisation) raised it on purpose; anything else is a bug or an
+    infrastructure failure whose message must not reach the client. Request-level errors
+    (syntax, validation, variable coercion) have no path and are always client-facing.
+    """
+    cause = error.original_error
+    if cause is None or isinstance(cause, GraphQLError) or error.path is None:
+        return None
+    return cause
+
+
+def _format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
+    """Ariadne error formatter: keep deliberate errors, mask unexpected ones (never debug)."""
+    cause = _unexpected_cause(error)
+    if cause is None:
+        return ariadne_format_error(error, debug=False)
+    logger.exception(
+        "Unhandled exception while resolving GraphQL path %s", error.path, exc_info=cause
+    )
+    formatted: dict[str, Any] = dict(error.formatted)
+    formatted["message"] = INTERNAL_SERVER_ERROR_MESSAGE
+    formatted["extensions"] = {"code": INTERNAL_SERVER_ERROR}
+    return formatted
+
+
+def error_to_dict(exc: Exception) -> dict[str, Any]:
+    """Format any exception as a client-safe GraphQL error dict.
+
+    GraphQLErrors keep their message and extensions; any other exception is logged and
+    reported as ``Internal server error`` / ``INTERNAL_SERVER_ERROR``.
+    """
+    if isinstance(exc, GraphQLError):
+        return _format_error(exc)
+    logger.exception("Unhandled exception in GraphQL API", exc_info=exc)
+    return {
+        "message": INTERNAL_SERVER_ERROR_MESSAGE,
+        "extensions": {"code": INTERNAL_SERVER_ERROR},
+    }
+
+
+class _AriadneErrorLog(logging.LoggerAdapter):
+    """Ariadne logs every GraphQL error at ERROR with a traceback, including routine client
+    mistakes. Demote those to DEBUG; unexpected exceptions are logged by ``_format_error``."""
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.debug("GraphQL error: %s", msg)
+
+
+_ariadne_log = _AriadneErrorLog(logger)
+
+
+def _errors_only(errors: Iterable[GraphQLError]) -> dict[str, Any]:
+    return {"errors": [_format_error(error) for error in errors]}
+
+
+def _result_to_dict(result: ExecutionResult) -> dict[str, Any]:
+    response: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        response["errors"] = [_format_error(error) for error in result.errors]
+    return response
+
+
+def _check_request(query: Any, variables: Any, operation_name: Any) -> None:
+    if not query or not isinstance(query, str):
+        raise GraphQLError("The query must be a string.")
+    if variables is not None and not isinstance(variables, dict):
+        raise GraphQLError("Query variables must be a null or an object.")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise GraphQLError("The operation name must be a null or a string.")
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+async def execute(
+    schema: GraphQLSchema,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    context_value: Any,
+    root_value: Any = None,
+) -> dict[str, Any]:
+    """Run a query or mutation under trio and return the JSON-ready response.
+
+    The response is ``{"data": ..., "errors": [...]}`` with ``errors`` omitted when empty;
+    syntax, validation and other request errors produce ``{"errors": [...]}`` without
+    ``data``. Subscription operations are rejected (use ``subscribe``). As with ariadne, a
+    callable ``root_value`` is called to produce the root value.
+    """
+    try:
+        _, response = await ariadne_graphql(
+            schema,
+            {"query": query, "variables": variables, "operationName": operation_name},
+            context_value=context_value,
+            root_value=root_value,
+            debug=False,
+            logger=_ariadne_log,
+            error_formatter=_format_error,
+            execution_context_class=TrioExecutionContext,
+        )
+    except Exception as exc:  # noqa: BLE001 - a bug outside resolvers; never leak it
+        return {"errors": [error_to_dict(exc)]}
+    return cast(dict[str, Any], response)
+
+
+async def subscribe(
+    schema: GraphQLSchema,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    context_value: Any,
+) -> AsyncGenerator[dict[str, Any], None] | dict[str, Any]:
+    """Start a subscription operation under trio.
+
+    Returns ``{"errors": [...]}`` if the request is invalid or the source stream cannot be
+    created; otherwise an async generator yielding one response dict (as from ``execute``) per
+    source event. ``aclose()`` on the generator closes the source stream. An exception raised
+    by the source stream ends the generator after one final ``{"data": None, "errors": [...]}``.
+    """
+    try:
+        _check_request(query, variables, operation_name)
+        document = parse(query)
+    except GraphQLError as error:
+        return _errors_only([error])
+
+    validation_errors = validate(schema, document)
+    if validation_errors:
+        return _errors_only(validation_errors)
+
+    operation = get_operation_ast(document, operation_name)
+    if operation is not None and operation.operation is not OperationType.SUBSCRIPTION:
+        return _errors_only(
+            [GraphQLError(f"Operation is a {operation.operation.value}, not a subscription.")]
+        )
+
+    try:
+        stream = await create_source_event_stream(
+            schema, document, None, context_value, variables, operation_name
+        )
+    except Exception as exc:  # noqa: BLE001 - e.g. a source that is not an async iterable
+        return {"errors": [error_to_dict(exc)]}
+    if isinstance(stream, ExecutionResult):
+        return _errors_only(stream.errors or [])
+    return _map_source_events(stream, schema, document, variables, operation_name, context_value)
+
+
+async def _map_source_events(
+    stream: AsyncIterable[Any],
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    context_value: Any,
+) -> AsyncGenerator[dict[str, Any], None]:
+    """Execute the subscription selection once per source event (MapSourceToResponseEvent)."""
+    source = aiter(stream)
+    try:
+        while True:
+            try:
+                event = await anext(source)
+            except StopAsyncIteration:
+                return
+            except Exception as exc:  # noqa: BLE001 - reported to the client, then stop
+                yield {"data": None, "errors": [error_to_dict(exc)]}
+                return
+            result = graphql_execute(
+                schema,
+                document,
+                root_value=event,
+                context_value=context_value,
+                variable_values=variables,
+                operation_name=operation_name,
+                execution_context_class=TrioExecutionContext,
+            )
+            if isinstance(result, ExecutionResult):
+                yield _result_to_dict(result)
+            else:
+                yield _result_to_dict(await result)
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
