@@ -37,8 +37,13 @@ async def ok(proxyd: ProxydProcess, *args: str, token: str) -> str:
     return result.stdout
 
 
-async def fails(proxyd: ProxydProcess, *args: str, token: str | None = None,
-                env: dict | None = None, code: int = 1) -> str:
+async def fails(
+    proxyd: ProxydProcess,
+    *args: str,
+    token: str | None = None,
+    env: dict | None = None,
+    code: int = 1,
+) -> str:
     """Run a command that must fail with `code`; return its stderr (one proxyd: line)."""
     result = await run(proxyd, *args, token=token, env=env)
     assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
@@ -104,8 +109,17 @@ async def test_proxy_lifecycle(proxyd: ProxydProcess, admin_token: str, backend,
     other = await start_backend(nursery)
     try:
         out = await cli(
-            "proxy", "update", host, "--target", other.url, "--https", "--no-preserve-host",
-            "--header", "X-Two=2", "--response-header", "X-Served-By=proxyd",
+            "proxy",
+            "update",
+            host,
+            "--target",
+            other.url,
+            "--https",
+            "--no-preserve-host",
+            "--header",
+            "X-Two=2",
+            "--response-header",
+            "X-Served-By=proxyd",
         )
         assert out.startswith(f"updated proxy {host}: targetUrl")
         shown = fields(await cli("proxy", "show", host))
@@ -128,8 +142,9 @@ async def test_proxy_lifecycle(proxyd: ProxydProcess, admin_token: str, backend,
 
     assert (await cli("proxy", "delete", host)).strip() == f"deleted proxy {host}"
     assert host not in await cli("proxy", "list")
-    assert all(p["hostname"] != host
-               for p in json.loads(await cli("proxy", "list", "--json"))["proxies"])
+    assert all(
+        p["hostname"] != host for p in json.loads(await cli("proxy", "list", "--json"))["proxies"]
+    )
     err = await fails(proxyd, "proxy", "show", host, token=admin_token)
     assert err == f"proxyd: no proxy for {host} (NOT_FOUND).\n"
 
@@ -137,18 +152,47 @@ async def test_proxy_lifecycle(proxyd: ProxydProcess, admin_token: str, backend,
 async def test_route_lifecycle(proxyd: ProxydProcess, admin_token: str) -> None:
     cli = partial(ok, proxyd, token=admin_token)
     await cli("proxy", "create", "api.example.test", "http://127.0.0.1:9")
-    out = await cli("route", "create", "/api", "port", "8081", "--id", "api-route",
-                    "--priority", "80", "--methods", "get,post", "--description", "the API")
+    out = await cli(
+        "route",
+        "create",
+        "/api",
+        "port",
+        "8081",
+        "--id",
+        "api-route",
+        "--priority",
+        "80",
+        "--methods",
+        "get,post",
+        "--description",
+        "the API",
+    )
     assert out.strip() == "created route api-route: /api -> port:8081"
-    out = await cli("route", "create", r"^/v[0-9]+/", "url", "http://127.0.0.1:9/x", "--regex",
-                    "--proxy", "api.example.test", "--disabled")
+    out = await cli(
+        "route",
+        "create",
+        r"^/v[0-9]+/",
+        "url",
+        "http://127.0.0.1:9/x",
+        "--regex",
+        "--proxy",
+        "api.example.test",
+        "--disabled",
+    )
     regex_id = out.split()[2].rstrip(":")
 
     rows = table(await cli("route", "list"))
     assert rows[0] == ["ID", "PRIORITY", "PATH", "METHODS", "TARGET", "SCOPE", "ENABLED"]
     assert ["api-route", "80", "/api", "GET, POST", "port:8081", "global", "yes"] in rows
-    assert [regex_id, "50", r"^/v[0-9]+/ (regex)", "any", "url:http://127.0.0.1:9/x",
-            "proxy:api.example.test", "no"] in rows
+    assert [
+        regex_id,
+        "50",
+        r"^/v[0-9]+/ (regex)",
+        "any",
+        "url:http://127.0.0.1:9/x",
+        "proxy:api.example.test",
+        "no",
+    ] in rows
     assert rows.index(next(r for r in rows if r[0] == "api-route")) < rows.index(
         next(r for r in rows if r[0] == regex_id)
     ), "highest priority first"
@@ -170,12 +214,21 @@ async def test_route_lifecycle(proxyd: ProxydProcess, admin_token: str) -> None:
 async def test_external_service_lifecycle(proxyd: ProxydProcess, admin_token: str) -> None:
     cli = partial(ok, proxyd, token=admin_token)
     assert (await cli("service", "external", "list")).strip() == "no external services"
-    out = await cli("service", "external", "register", "billing", "https://billing.internal:8443",
-                    "--description", "the billing API")
+    out = await cli(
+        "service",
+        "external",
+        "register",
+        "billing",
+        "https://billing.internal:8443",
+        "--description",
+        "the billing API",
+    )
     assert out.strip() == "registered external service billing -> https://billing.internal:8443"
     rows = table(await cli("service", "external", "list"))
-    assert rows == [["NAME", "URL", "ROUTING", "DESCRIPTION"],
-                    ["billing", "https://billing.internal:8443", "yes", "the billing API"]]
+    assert rows == [
+        ["NAME", "URL", "ROUTING", "DESCRIPTION"],
+        ["billing", "https://billing.internal:8443", "yes", "the billing API"],
+    ]
     data = json.loads(await cli("service", "external", "list", "--json"))
     assert data["externalServices"][0]["serviceName"] == "billing"
 
@@ -190,8 +243,9 @@ async def test_errors(proxyd: ProxydProcess, admin_token: str, user_token: str) 
     cli = partial(ok, proxyd, token=admin_token)
     await cli("proxy", "create", "dup.example.test", "http://127.0.0.1:9")
 
-    err = await fails(proxyd, "proxy", "create", "dup.example.test", "http://127.0.0.1:9",
-                      token=admin_token)
+    err = await fails(
+        proxyd, "proxy", "create", "dup.example.test", "http://127.0.0.1:9", token=admin_token
+    )
     assert err == "proxyd: a proxy for dup.example.test already exists (CONFLICT).\n"
 
     err = await fails(proxyd, "proxy", "delete", "nope.example.test", "--yes", token=admin_token)
@@ -203,26 +257,47 @@ async def test_errors(proxyd: ProxydProcess, admin_token: str, user_token: str) 
     err = await fails(proxyd, "proxy", "list", token="not-a-token")
     assert "UNAUTHENTICATED" in err
 
-    err = await fails(proxyd, "proxy", "create", "user.example.test", "http://127.0.0.1:9",
-                      token=user_token)
+    err = await fails(
+        proxyd, "proxy", "create", "user.example.test", "http://127.0.0.1:9", token=user_token
+    )
     assert "FORBIDDEN" in err and "admin" in err
     assert "dup.example.test" in await ok(proxyd, "proxy", "list", token=user_token)
 
     url = f"http://127.0.0.1:{free_port()}"
     expected = f"proxyd: cannot reach the proxyd API at {url}: is `proxyd serve` running?\n"
     assert await fails(proxyd, "proxy", "list", "--api-url", url, token=admin_token) == expected
-    assert await fails(proxyd, "route", "list", token=admin_token,
-                       env={"PROXYD_API_URL": url}) == expected
+    assert (
+        await fails(proxyd, "route", "list", token=admin_token, env={"PROXYD_API_URL": url})
+        == expected
+    )
 
-    err = await fails(proxyd, "proxy", "create", "bad.example.test", "ftp://nowhere",
-                      token=admin_token)
+    err = await fails(
+        proxyd, "proxy", "create", "bad.example.test", "ftp://nowhere", token=admin_token
+    )
     assert "targetUrl must be an http:// or https:// URL with a host" in err
     assert "BAD_USER_INPUT" in err
 
-    err = await fails(proxyd, "proxy", "create", "h.example.test", "http://127.0.0.1:9",
-                      "--header", "no-equals-sign", token=admin_token, code=2)
+    err = await fails(
+        proxyd,
+        "proxy",
+        "create",
+        "h.example.test",
+        "http://127.0.0.1:9",
+        "--header",
+        "no-equals-sign",
+        token=admin_token,
+        code=2,
+    )
     assert "expected NAME=VALUE" in err
     err = await fails(proxyd, "proxy", "update", "dup.example.test", token=admin_token, code=2)
     assert "nothing to update" in err
-    await fails(proxyd, "proxy", "update", "dup.example.test", "--enable", "--disable",
-                token=admin_token, code=2)
+    await fails(
+        proxyd,
+        "proxy",
+        "update",
+        "dup.example.test",
+        "--enable",
+        "--disable",
+        token=admin_token,
+        code=2,
+    )

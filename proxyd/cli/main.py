@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-import trio
-
+from proxyd.cli import proxies, routes, services
+from proxyd.cli.errors import CliError
+from proxyd.cli.options import api_options
 from proxyd.config import SettingsError, load_settings
 
 
@@ -20,6 +21,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _token_issue(args: argparse.Namespace) -> int:
+    import trio
+
     from proxyd.oauth.issue import IssueError, issue_token
     from proxyd.oauth.tokens import parse_ttl
 
@@ -40,7 +43,10 @@ def _token_issue(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="proxyd", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="proxyd",
+        description="Run the proxyd reverse proxy, and manage it through its GraphQL API.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run proxyd (listeners, API, embedded Redis)")
@@ -50,11 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
         dest="token_command", required=True, metavar="ACTION"
     )
     issue = token.add_parser("issue", help="mint a token from the local signing key; prints it")
-    issue.add_argument("--scope", action="append", required=True,
-                       help="admin, user or mcp (repeat or comma-separate for several)")
+    issue.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        help="admin, user or mcp (repeat or comma-separate for several)",
+    )
     issue.add_argument("--subject", default="admin", help="who the token names (default: admin)")
     issue.add_argument("--ttl", default="1h", help="lifetime: seconds or 15m, 1h, 7d (default 1h)")
     issue.set_defaults(func=_token_issue)
+
+    api = api_options()
+    for group in (proxies, routes, services):
+        group.register(sub, api)
     return parser
 
 
@@ -66,3 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"proxyd: {exc}", file=sys.stderr)
         return 2
+    except CliError as exc:
+        for line in exc.message.splitlines():
+            print(f"proxyd: {line}", file=sys.stderr)
+        return exc.exit_code
