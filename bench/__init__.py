@@ -1,0 +1,1 @@
+"""Benchmark harness: nginx backend and reverse proxy vs proxyd on loopback (`nox -s bench`)."""
