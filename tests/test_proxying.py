@@ -4,7 +4,7 @@ SSE, WebSocket, upstream failures and header hygiene."""
 from __future__ import annotations
 
 import gzip
-import json
+import itertools
 import time
 
 import httpx
@@ -23,7 +23,9 @@ async def create(gql, hostname: str, target: str, **extra) -> None:
 
 async def get(proxyd, host: str, path: str = "/", **kw) -> httpx.Response:
     async with httpx.AsyncClient(timeout=30) as client:
-        return await client.get(proxyd.http_url + path, headers={"Host": host, **kw.pop("headers", {})}, **kw)
+        return await client.get(
+            proxyd.http_url + path, headers={"Host": host, **kw.pop("headers", {})}, **kw
+        )
 
 
 async def test_new_proxy_serves_within_100ms_without_restart(proxyd, gql, backend):
@@ -46,8 +48,10 @@ async def test_update_and_delete_take_effect(proxyd, gql, backend, nursery):
     await create(gql, "app.test", backend.url)
     assert (await get(proxyd, "app.test")).json()["backend"] == backend.port
 
-    await gql('mutation { updateProxy(hostname: "app.test", input: {targetUrl: "%s"}) '
-              "{ targetUrl } }" % other.url)
+    await gql(
+        f'mutation {{ updateProxy(hostname: "app.test", input: {{targetUrl: "{other.url}"}}) '
+        "{ targetUrl } }"
+    )
     with trio.fail_after(2):
         while (await get(proxyd, "app.test")).json()["backend"] != other.port:
             await trio.sleep(0.01)
@@ -67,13 +71,29 @@ async def test_unknown_host_gets_clear_404(proxyd):
 
 
 async def test_forwarded_headers_set_and_client_identity_headers_stripped(proxyd, gql, backend):
-    await create(gql, "hdr.test", backend.url, customHeaders={"X-Custom": "yes"},
-                 customResponseHeaders={"X-Served-By": "proxyd"})
-    response = await get(proxyd, "hdr.test", "/echo?a=1", headers={
-        "X-Forwarded-For": "6.6.6.6", "X-Forwarded-Host": "evil.test", "X-Real-IP": "6.6.6.6",
-        "X-Forwarded-Proto": "https", "Forwarded": "for=6.6.6.6", "X-Auth-User": "root",
-        "X-Auth-Scopes": "admin", "Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1",
-    })
+    await create(
+        gql,
+        "hdr.test",
+        backend.url,
+        customHeaders={"X-Custom": "yes"},
+        customResponseHeaders={"X-Served-By": "proxyd"},
+    )
+    response = await get(
+        proxyd,
+        "hdr.test",
+        "/echo?a=1",
+        headers={
+            "X-Forwarded-For": "6.6.6.6",
+            "X-Forwarded-Host": "evil.test",
+            "X-Real-IP": "6.6.6.6",
+            "X-Forwarded-Proto": "https",
+            "Forwarded": "for=6.6.6.6",
+            "X-Auth-User": "root",
+            "X-Auth-Scopes": "admin",
+            "Connection": "keep-alive, X-Secret-Hop",
+            "X-Secret-Hop": "1",
+        },
+    )
     assert response.status_code == 200
     headers = dict(response.json()["headers"])
     assert headers["x-forwarded-for"] == "127.0.0.1"
@@ -103,8 +123,15 @@ async def test_trusted_proxy_forwarded_for_is_kept(start_proxyd, backend):
 
     gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"))
     await create(gql, "lb.test", backend.url)
-    response = await get(proxyd, "lb.test", headers={
-        "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "X-Auth-User": "root"})
+    response = await get(
+        proxyd,
+        "lb.test",
+        headers={
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Forwarded-Proto": "https",
+            "X-Auth-User": "root",
+        },
+    )
     headers = dict(response.json()["headers"])
     assert headers["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
     assert headers["x-real-ip"] == "203.0.113.7"
@@ -114,10 +141,13 @@ async def test_trusted_proxy_forwarded_for_is_kept(start_proxyd, backend):
 
 async def test_content_encoding_passes_through_untouched(proxyd, gql, backend):
     await create(gql, "gz.test", backend.url)
-    async with httpx.AsyncClient() as client:
-        async with client.stream("GET", proxyd.http_url + "/gzip",
-                                 headers={"Host": "gz.test", "Accept-Encoding": "gzip"}) as resp:
-            raw = b"".join([chunk async for chunk in resp.aiter_raw()])
+    async with (
+        httpx.AsyncClient() as client,
+        client.stream(
+            "GET", proxyd.http_url + "/gzip", headers={"Host": "gz.test", "Accept-Encoding": "gzip"}
+        ) as resp,
+    ):
+        raw = b"".join([chunk async for chunk in resp.aiter_raw()])
     assert resp.headers["content-encoding"] == "gzip"
     assert raw == GZIPPED
     assert gzip.decompress(raw).startswith(b"hello compressed world")
@@ -126,15 +156,18 @@ async def test_content_encoding_passes_through_untouched(proxyd, gql, backend):
 async def test_sse_events_arrive_as_sent(proxyd, gql, backend):
     await create(gql, "sse.test", backend.url)
     arrivals = []
-    async with httpx.AsyncClient(timeout=10) as client:
-        async with client.stream("GET", proxyd.http_url + "/sse?count=3&interval=0.4",
-                                 headers={"Host": "sse.test"}) as resp:
-            assert resp.headers["content-type"] == "text/event-stream"
-            async for line in resp.aiter_lines():
-                if line.startswith("data:"):
-                    arrivals.append((line, time.monotonic()))
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream(
+            "GET", proxyd.http_url + "/sse?count=3&interval=0.4", headers={"Host": "sse.test"}
+        ) as resp,
+    ):
+        assert resp.headers["content-type"] == "text/event-stream"
+        async for line in resp.aiter_lines():
+            if line.startswith("data:"):
+                arrivals.append((line, time.monotonic()))
     assert [a[0] for a in arrivals] == ["data: event 0", "data: event 1", "data: event 2"]
-    gaps = [b[1] - a[1] for a, b in zip(arrivals, arrivals[1:])]
+    gaps = [b[1] - a[1] for a, b in itertools.pairwise(arrivals)]
     assert all(gap > 0.25 for gap in gaps), f"events were buffered: gaps {gaps}"
 
 
@@ -142,8 +175,9 @@ async def test_websocket_text_binary_subprotocol_and_close_code(proxyd, gql, bac
     await create(gql, "ws.test", backend.url)
     async with trio.open_nursery() as nursery:
         stream = await trio.open_tcp_stream("127.0.0.1", proxyd.http_port)
-        ws = await wrap_client_stream(nursery, stream, "ws.test", "/ws",
-                                      subprotocols=["chat.v2", "chat.v1"])
+        ws = await wrap_client_stream(
+            nursery, stream, "ws.test", "/ws", subprotocols=["chat.v2", "chat.v1"]
+        )
         assert ws.subprotocol == "chat.v2"
         await ws.send_message("hi")
         assert await ws.get_message() == "echo:hi"
@@ -164,7 +198,9 @@ async def test_upstream_refused_is_502_and_timeout_is_504(start_proxyd, backend)
     await create(gql, "slow.test", backend.url)
     refused = await get(proxyd, "down.test")
     assert refused.status_code == 502
-    assert refused.text.startswith("502 Bad Gateway: the upstream for down.test could not be reached")
+    assert refused.text.startswith(
+        "502 Bad Gateway: the upstream for down.test could not be reached"
+    )
     started = time.monotonic()
     slow = await get(proxyd, "slow.test", "/slow?seconds=3")
     assert slow.status_code == 504
@@ -174,19 +210,22 @@ async def test_upstream_refused_is_502_and_timeout_is_504(start_proxyd, backend)
 
 async def test_client_going_away_cancels_the_upstream_request(proxyd, gql, backend):
     await create(gql, "hang.test", backend.url)
-    async with httpx.AsyncClient() as client:
-        async with client.stream("GET", proxyd.http_url + "/hang", headers={"Host": "hang.test"}) as r:
-            async for _ in r.aiter_raw():
-                break
+    async with (
+        httpx.AsyncClient() as client,
+        client.stream("GET", proxyd.http_url + "/hang", headers={"Host": "hang.test"}) as r,
+    ):
+        async for _ in r.aiter_raw():
+            break
     with trio.fail_after(5):
         while "/hang" not in backend.disconnects:
             await trio.sleep(0.05)
 
 
 def _rss_kib(pid: int, field: str) -> int:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
     raise AssertionError(field)
 
 
@@ -203,12 +242,16 @@ async def test_512_mib_each_way_streams_with_flat_memory(proxyd, gql, backend):
             yield chunk
 
     async with httpx.AsyncClient(timeout=120) as client:
-        up = await client.post(proxyd.http_url + "/upload", content=upload_body(),
-                               headers={"Host": "big.test", "Content-Length": str(size)})
+        up = await client.post(
+            proxyd.http_url + "/upload",
+            content=upload_body(),
+            headers={"Host": "big.test", "Content-Length": str(size)},
+        )
         assert up.json() == {"received": size}
         received = 0
-        async with client.stream("GET", proxyd.http_url + f"/download?bytes={size}",
-                                 headers={"Host": "big.test"}) as down:
+        async with client.stream(
+            "GET", proxyd.http_url + f"/download?bytes={size}", headers={"Host": "big.test"}
+        ) as down:
             async for chunk in down.aiter_raw():
                 received += len(chunk)
     assert received == size
@@ -220,14 +263,16 @@ async def test_graphql_validation_errors_are_coded(gql):
     errors = await gql.errors(CREATE_PROXY, {"input": {"hostname": "bad host", "targetUrl": "x"}})
     assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "not a valid DNS name" in errors[0]["message"]
-    errors = await gql.errors(CREATE_PROXY, {"input": {"hostname": "ok.test", "targetUrl": "ftp://x"}})
+    errors = await gql.errors(
+        CREATE_PROXY, {"input": {"hostname": "ok.test", "targetUrl": "ftp://x"}}
+    )
     assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
     await create(gql, "dup.test", "http://127.0.0.1:9")
-    errors = await gql.errors(CREATE_PROXY, {"input": {"hostname": "dup.test", "targetUrl": "http://127.0.0.1:9"}})
+    errors = await gql.errors(
+        CREATE_PROXY, {"input": {"hostname": "dup.test", "targetUrl": "http://127.0.0.1:9"}}
+    )
     assert errors[0]["extensions"]["code"] == "CONFLICT"
     errors = await gql.errors('mutation { deleteProxy(hostname: "missing.test") }')
     assert errors[0]["extensions"]["code"] == "NOT_FOUND"
-    data = await gql('{ proxies { hostname } }')
+    data = await gql("{ proxies { hostname } }")
     assert sorted(p["hostname"] for p in data["proxies"]) == ["dup.test", "localhost"]
-
-

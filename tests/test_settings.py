@@ -42,9 +42,13 @@ def test_invalid_values_name_the_setting(name, value, words):
 
 
 def test_invalid_setting_stops_startup_with_one_sentence(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "proxyd", "serve"], cwd=tmp_path, capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "HTTP_PORT": "http"}, timeout=30,
+    result = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
+        [sys.executable, "-m", "proxyd", "serve"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HTTP_PORT": "http"},
+        timeout=30,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

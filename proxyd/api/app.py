@@ -86,22 +86,22 @@ def create_api_app(base: ApiContext) -> QuartTrio:
             context = await context_for(request.headers.get("Authorization"))
         except AuthFailed as exc:
             return _error(
-                str(exc), "UNAUTHENTICATED", 401,
+                str(exc),
+                "UNAUTHENTICATED",
+                401,
                 {"WWW-Authenticate": 'Bearer realm="proxyd", error="invalid_token"'},
             )
         body = await request.get_data(as_text=True)
         try:
             data = json.loads(body)
         except ValueError:
-            return _error("the request body must be JSON: {\"query\": ...}.", "BAD_REQUEST", 400)
+            return _error('the request body must be JSON: {"query": ...}.', "BAD_REQUEST", 400)
         if not isinstance(data, dict) or not isinstance(data.get("query"), str):
             return _error("the JSON body needs a 'query' string.", "BAD_REQUEST", 400)
         variables = data.get("variables")
         if variables is not None and not isinstance(variables, dict):
             return _error("'variables' must be a JSON object.", "BAD_REQUEST", 400)
-        result = await execute(
-            schema, data["query"], variables, data.get("operationName"), context
-        )
+        result = await execute(schema, data["query"], variables, data.get("operationName"), context)
         return _json(result, 200 if "data" in result else 400)
 
     @app.websocket("/graphql")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
+import coredis
 from ariadne import MutationType, ObjectType, QueryType, ScalarType, SubscriptionType
 
 from proxyd import __version__
@@ -94,7 +96,7 @@ async def resolve_health(_, info) -> dict[str, Any]:
 async def health_report(context: ApiContext) -> dict[str, Any]:
     try:
         redis_ok = bool(await context.store.redis.ping())
-    except Exception:
+    except (OSError, coredis.exceptions.RedisError):
         redis_ok = False
     return {
         "status": "ok" if redis_ok else "degraded",

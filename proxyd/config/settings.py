@@ -10,8 +10,9 @@ import ipaddress
 import os
 import re
 import socket
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -96,7 +97,8 @@ def _host(name: str, raw: str) -> str:
 def setting(env: str, default: str, parse: Callable[[str, str], Any], doc: str) -> Any:
     """Declare one setting: its environment name, default (as text), parser and description."""
     return attrs.field(
-        default=parse(env, default), metadata={"env": env, "raw_default": default, "parse": parse, "doc": doc}
+        default=parse(env, default),
+        metadata={"env": env, "raw_default": default, "parse": parse, "doc": doc},
     )
 
 
@@ -105,69 +107,100 @@ class Settings:
     """Every proxyd setting. Build it with load_settings(); fields are already parsed and valid."""
 
     redis_url: str = setting(
-        "REDIS_URL", "", _redis_url,
+        "REDIS_URL",
+        "",
+        _redis_url,
         "Redis to keep configuration, events and logs in. Empty: proxyd starts and supervises its "
         "own redis-server (unix socket, append-only file under PROXYD_DATA_DIR).",
     )
     data_dir: str = setting(
-        "PROXYD_DATA_DIR", "./.proxyd", _str,
+        "PROXYD_DATA_DIR",
+        "./.proxyd",
+        _str,
         "Directory for the embedded Redis data and other local state.",
     )
     server_host: str = setting(
         "SERVER_HOST", "0.0.0.0", _host, "Address the public HTTP and HTTPS listeners bind to."
     )
-    http_port: int = setting("HTTP_PORT", "80", _port, "Public HTTP listener port (0: any free port).")
+    http_port: int = setting(
+        "HTTP_PORT", "80", _port, "Public HTTP listener port (0: any free port)."
+    )
     https_port: int = setting("HTTPS_PORT", "443", _port, "Public HTTPS listener port.")
     api_port: int = setting(
-        "API_PORT", "9000", _port,
+        "API_PORT",
+        "9000",
+        _port,
         "Management API port (GraphQL at /graphql, /health). Always bound to 127.0.0.1 only.",
     )
     log_level: str = setting(
         "LOG_LEVEL", "INFO", _log_level, "TRACE, DEBUG, INFO, WARNING, ERROR or CRITICAL."
     )
     base_domain: str = setting(
-        "BASE_DOMAIN", "localhost", _str, "Domain proxyd's own services live under (auth.BASE_DOMAIN)."
+        "BASE_DOMAIN",
+        "localhost",
+        _str,
+        "Domain proxyd's own services live under (auth.BASE_DOMAIN).",
     )
     proxy_request_timeout: float = setting(
-        "PROXY_REQUEST_TIMEOUT", "120", _positive_float,
+        "PROXY_REQUEST_TIMEOUT",
+        "120",
+        _positive_float,
         "Seconds to wait for an upstream response (and between body chunks) before answering 504.",
     )
     proxy_connect_timeout: float = setting(
-        "PROXY_CONNECT_TIMEOUT", "30", _positive_float,
+        "PROXY_CONNECT_TIMEOUT",
+        "30",
+        _positive_float,
         "Seconds to wait for an upstream TCP/TLS connection before answering 504.",
     )
     trusted_proxies: tuple = setting(
-        "TRUSTED_PROXIES", "", _networks,
+        "TRUSTED_PROXIES",
+        "",
+        _networks,
         "Comma-separated IPs/CIDRs of load balancers whose X-Forwarded-* headers are believed. "
         "From any other peer these headers are removed.",
     )
     oauth_issuer: str = setting(
-        "OAUTH_ISSUER", "", _str,
+        "OAUTH_ISSUER",
+        "",
+        _str,
         "Issuer of proxyd's tokens (no trailing slash). Default: https://auth.BASE_DOMAIN, or "
         "http://localhost when BASE_DOMAIN is localhost.",
     )
     instance_id: str = setting(
-        "PROXYD_INSTANCE_ID", "", _str,
+        "PROXYD_INSTANCE_ID",
+        "",
+        _str,
         "Stable name of this proxyd process among those sharing one Redis (default: host:API_PORT).",
     )
     reconcile_interval: float = setting(
-        "RECONCILE_INTERVAL", "30", _positive_float,
+        "RECONCILE_INTERVAL",
+        "30",
+        _positive_float,
         "Seconds between full reloads of the configuration snapshot from Redis (repairs missed events).",
     )
     upstream_clients: int = setting(
-        "UPSTREAM_CLIENTS", "8", _positive_int,
+        "UPSTREAM_CLIENTS",
+        "8",
+        _positive_int,
         "HTTP client objects per proxy that upstream requests are spread over (concurrency).",
     )
     upstream_max_connections: int = setting(
-        "UPSTREAM_MAX_CONNECTIONS", "100", _positive_int,
+        "UPSTREAM_MAX_CONNECTIONS",
+        "100",
+        _positive_int,
         "Upper bound on open upstream connections per client object.",
     )
     event_stream_maxlen: int = setting(
-        "EVENT_STREAM_MAXLEN", "10000", _positive_int,
+        "EVENT_STREAM_MAXLEN",
+        "10000",
+        _positive_int,
         "Approximate number of events kept in the events:workflow stream.",
     )
     shutdown_timeout: float = setting(
-        "SHUTDOWN_TIMEOUT", "5", _positive_float,
+        "SHUTDOWN_TIMEOUT",
+        "5",
+        _positive_float,
         "Seconds open requests get to finish after SIGINT/SIGTERM before they are cut.",
     )
 
@@ -204,8 +237,7 @@ def read_env_file(path: str | os.PathLike) -> dict[str, str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export "):
-            line = line[len("export ") :]
+        line = line.removeprefix("export ")
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
             raise SettingsError(f"{path} line {number} is not KEY=VALUE.")

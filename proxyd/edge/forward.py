@@ -102,12 +102,16 @@ async def forward_http(
             nursery.cancel_scope.cancel()
             return 0
         except httpx.TimeoutException:
-            await send_error(send, 504, f"504 Gateway Timeout: the upstream for {label} did not answer in time.")
+            await send_error(
+                send, 504, f"504 Gateway Timeout: the upstream for {label} did not answer in time."
+            )
             nursery.cancel_scope.cancel()
             return 504
         except httpx.HTTPError as exc:
             log.info("upstream for %s failed: %s", label, type(exc).__name__)
-            await send_error(send, 502, f"502 Bad Gateway: the upstream for {label} could not be reached.")
+            await send_error(
+                send, 502, f"502 Bad Gateway: the upstream for {label} could not be reached."
+            )
             nursery.cancel_scope.cancel()
             return 502
         try:

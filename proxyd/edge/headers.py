@@ -9,8 +9,8 @@ proxyd itself sets for backends) are removed from every request.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -96,7 +96,7 @@ def upstream_request_headers(
     for name, value in headers:
         if name in drop or name == b"host":
             continue
-        if name.startswith(AUTH_PREFIX) or name.startswith(auth_prefix):
+        if name.startswith((AUTH_PREFIX, auth_prefix)):
             continue
         if name.startswith(FORWARDED_PREFIX) or name in FORWARDED_HEADERS:
             if from_trusted:

@@ -9,7 +9,8 @@ so replayed or reordered events converge on what Redis holds.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import trio
@@ -36,7 +37,8 @@ class ProxyManager:
         self._nursery: trio.Nursery | None = None
         self._lock = trio.Lock()
         self._internal_netlocs = {
-            f"127.0.0.1:{settings.api_port}", f"localhost:{settings.api_port}",
+            f"127.0.0.1:{settings.api_port}",
+            f"localhost:{settings.api_port}",
             f"[::1]:{settings.api_port}",
         }
 

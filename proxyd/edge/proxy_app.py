@@ -80,15 +80,17 @@ class ProxyApp:
         manager = self.manager
         kind = scope["type"]
         if not proxy.enabled:
-            await _refuse(scope, send, 503, f"503 Service Unavailable: {proxy.hostname} is disabled.")
+            await _refuse(
+                scope, send, 503, f"503 Service Unavailable: {proxy.hostname} is disabled."
+            )
             return
         path = scope["path"]
-        route = RouteTable.match(
-            manager.routes.for_proxy(proxy), scope.get("method", "GET"), path
-        )
+        route = RouteTable.match(manager.routes.for_proxy(proxy), scope.get("method", "GET"), path)
         target = manager.resolve_target(route, proxy) if route else proxy.target_url
         if target is None:
-            await _refuse(scope, send, 502, f"502 Bad Gateway: route {route.route_id} has no target.")
+            await _refuse(
+                scope, send, 502, f"502 Bad Gateway: route {route.route_id} has no target."
+            )
             return
         if isinstance(target, ProxyApp):
             hops = scope.get("proxyd.hops", 0) + 1
@@ -106,10 +108,15 @@ class ProxyApp:
         internal = manager.is_internal(target)
         upstream_host = b"" if internal else urlsplit(target).netloc.encode("latin-1")
         headers = upstream_request_headers(
-            scope["headers"], peer=peer, client=client, scheme=scheme, host=host,
+            scope["headers"],
+            peer=peer,
+            client=client,
+            scheme=scheme,
+            host=host,
             trusted=settings.trusted_proxies,
             auth_prefix=proxy.auth_header_prefix.lower().encode("latin-1"),
-            preserve_host=proxy.preserve_host_header or internal, upstream_host=upstream_host,
+            preserve_host=proxy.preserve_host_header or internal,
+            upstream_host=upstream_host,
             extra=proxy.custom_headers,
         )
         if internal:
@@ -121,13 +128,24 @@ class ProxyApp:
         if kind == "websocket":
             ws_url = "ws" + url[4:] if url.startswith("http") else url
             await forward_websocket(
-                scope, receive, send, url=ws_url, headers=headers,
-                connect_timeout=settings.proxy_connect_timeout, label=proxy.hostname,
+                scope,
+                receive,
+                send,
+                url=ws_url,
+                headers=headers,
+                connect_timeout=settings.proxy_connect_timeout,
+                label=proxy.hostname,
             )
             return
         await forward_http(
-            scope, receive, send, client=self.pool.client(), url=url, headers=headers,
-            label=proxy.hostname, response_headers=proxy.custom_response_headers,
+            scope,
+            receive,
+            send,
+            client=self.pool.client(),
+            url=url,
+            headers=headers,
+            label=proxy.hostname,
+            response_headers=proxy.custom_response_headers,
         )
 
 
@@ -146,4 +164,3 @@ async def _refuse(scope: dict, send, status: int, message: str) -> None:
         await send({"type": "websocket.close", "code": 1011 if status >= 500 else 1008})
         return
     await send_error(send, status, message)
-

@@ -10,7 +10,7 @@ matches (or its regex matches from the start of the path).
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -54,13 +54,15 @@ class RouteTable:
         self._per_proxy: dict[tuple, list[CompiledRoute]] = {}
 
     def for_proxy(self, proxy: Proxy) -> list[CompiledRoute]:
-        key = (proxy.hostname, proxy.route_mode, tuple(proxy.enabled_routes),
-               tuple(proxy.disabled_routes))
+        key = (
+            proxy.hostname,
+            proxy.route_mode,
+            tuple(proxy.enabled_routes),
+            tuple(proxy.disabled_routes),
+        )
         cached = self._per_proxy.get(key)
         if cached is None:
-            cached = self._per_proxy[key] = [
-                c for c in self._compiled if _applies(c.route, proxy)
-            ]
+            cached = self._per_proxy[key] = [c for c in self._compiled if _applies(c.route, proxy)]
         return cached
 
     @staticmethod

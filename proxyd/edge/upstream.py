@@ -33,11 +33,14 @@ class UpstreamPool:
     ) -> None:
         self.size = size
         self.timeout = httpx.Timeout(
-            connect=connect_timeout, read=request_timeout, write=request_timeout,
+            connect=connect_timeout,
+            read=request_timeout,
+            write=request_timeout,
             pool=connect_timeout,
         )
         self.limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections,
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
             keepalive_expiry=30,
         )
         self._clients: list[httpx.AsyncClient] = []
@@ -47,8 +50,12 @@ class UpstreamPool:
         if len(self._clients) < self.size:
             self._clients.append(
                 httpx.AsyncClient(
-                    timeout=self.timeout, limits=self.limits, verify=shared_ssl_context(),
-                    follow_redirects=False, trust_env=False, cookies=_no_cookies(),
+                    timeout=self.timeout,
+                    limits=self.limits,
+                    verify=shared_ssl_context(),
+                    follow_redirects=False,
+                    trust_env=False,
+                    cookies=_no_cookies(),
                 )
             )
             return self._clients[-1]

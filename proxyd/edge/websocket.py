@@ -18,8 +18,14 @@ log = logging.getLogger("proxyd.edge.websocket")
 MAX_MESSAGE = 16 * 1024 * 1024
 SKIP = frozenset(
     {
-        b"host", b"connection", b"upgrade", b"sec-websocket-key", b"sec-websocket-version",
-        b"sec-websocket-extensions", b"sec-websocket-protocol", b"content-length",
+        b"host",
+        b"connection",
+        b"upgrade",
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-extensions",
+        b"sec-websocket-protocol",
+        b"content-length",
     }
 )
 
@@ -43,8 +49,13 @@ async def forward_websocket(
     context: ssl.SSLContext | None = shared_ssl_context() if url.startswith("wss://") else None
     try:
         async with open_websocket_url(
-            url, context, subprotocols=_subprotocols(scope["headers"]), extra_headers=extra,
-            max_message_size=MAX_MESSAGE, connect_timeout=connect_timeout, disconnect_timeout=5,
+            url,
+            context,
+            subprotocols=_subprotocols(scope["headers"]),
+            extra_headers=extra,
+            max_message_size=MAX_MESSAGE,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=5,
         ) as upstream:
             await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
             async with trio.open_nursery() as nursery:
@@ -87,7 +98,10 @@ async def _upstream_to_client(upstream, send, cancel_scope: trio.CancelScope) ->
         if code in (1005, 1006):
             code = 1000
         await send(
-            {"type": "websocket.close", "code": code, "reason": (closed.reason.reason or "")
-             if closed.reason else ""}
+            {
+                "type": "websocket.close",
+                "code": code,
+                "reason": (closed.reason.reason or "") if closed.reason else "",
+            }
         )
         cancel_scope.cancel()

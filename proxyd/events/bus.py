@@ -5,8 +5,9 @@ A listener that falls too far behind is disconnected rather than slowing the con
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import attrs
 import trio

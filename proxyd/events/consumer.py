@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import coredis
 import trio
@@ -45,9 +45,8 @@ def parse_entry(entry) -> Event:
 async def ensure_group(redis: coredis.Redis, group: str) -> None:
     try:
         await redis.xgroup_create(keys.EVENTS_STREAM, group, "$", mkstream=True)
-    except coredis.exceptions.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+    except coredis.exceptions.StreamDuplicateConsumerGroupError:
+        pass  # we ran before: keep our position, and our pending entries to recover
 
 
 async def consume_events(
@@ -68,7 +67,10 @@ async def consume_events(
             task_status.started()
             started = True
         response = await redis.xreadgroup(
-            group, instance, streams={keys.EVENTS_STREAM: cursor}, count=100,
+            group,
+            instance,
+            streams={keys.EVENTS_STREAM: cursor},
+            count=100,
             block=None if cursor == "0" else block_ms,
         )
         entries = (response or {}).get(keys.EVENTS_STREAM, ())

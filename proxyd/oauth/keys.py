@@ -46,7 +46,8 @@ async def current_signing_key(redis: coredis.Redis) -> RSAKey:
             pem = key.as_pem(private=True).decode()
             created = int(time.time())
             await redis.hset(
-                keys.SIGNING_KEYS, {kid: json.dumps({"kid": kid, "pem": pem, "created_at": created})}
+                keys.SIGNING_KEYS,
+                {kid: json.dumps({"kid": kid, "pem": pem, "created_at": created})},
             )
             return _import(json.dumps({"kid": kid, "pem": pem}))
     raise RuntimeError("could not read or create the signing key in Redis")

@@ -19,9 +19,10 @@ import functools
 import logging
 import signal
 import sys
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import trio
+from coredis.exceptions import RedisError
 
 from proxyd import __version__
 from proxyd.api.app import create_api_app
@@ -76,7 +77,7 @@ async def _wait_for_redis(client, url: str, timeout: float = 10.0) -> None:
             try:
                 if await client.ping():
                     return
-            except Exception as exc:  # connection refused, auth error, ...
+            except (OSError, RedisError) as exc:  # connection refused, auth error, ...
                 last = exc
             await trio.sleep(0.2)
     raise StartupError(
@@ -89,16 +90,24 @@ async def _listen(nursery, app, bind: str, what: str, setting: str, shutdown, se
     try:
         return await nursery.start(
             lambda task_status: serve_asgi(
-                app, bind, shutdown_event=shutdown, graceful_timeout=settings.shutdown_timeout,
+                app,
+                bind,
+                shutdown_event=shutdown,
+                graceful_timeout=settings.shutdown_timeout,
                 task_status=task_status,
             )
         )
-    except OSError as exc:
+    except BaseException as raised:
+        exc = _find(raised, (OSError,))
+        if exc is None:
+            raise
         reason = {
             errno.EADDRINUSE: "is already in use",
             errno.EACCES: "needs root (ports below 1024) or CAP_NET_BIND_SERVICE",
         }.get(exc.errno, f"cannot be opened ({exc.strerror})")
-        raise StartupError(f"the {what} address {bind} {reason}; set {setting} to another port.")
+        raise StartupError(
+            f"the {what} address {bind} {reason}; set {setting} to another port."
+        ) from None
 
 
 async def serve(settings: Settings, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -131,7 +140,8 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
         await services.start(manager.run)
         await services.start(
             functools.partial(
-                supervise, "event consumer",
+                supervise,
+                "event consumer",
                 functools.partial(consume_events, redis, settings.instance, manager.apply),
             )
         )
@@ -140,20 +150,35 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
         )
         async with trio.open_nursery() as listeners:
             api = await _listen(
-                listeners, manager.api_app, f"127.0.0.1:{settings.api_port}", "API", "API_PORT",
-                shutdown, settings,
+                listeners,
+                manager.api_app,
+                f"127.0.0.1:{settings.api_port}",
+                "API",
+                "API_PORT",
+                shutdown,
+                settings,
             )
             http = await _listen(
-                listeners, Dispatcher(manager), _bind(settings.server_host, settings.http_port),
-                "HTTP", "HTTP_PORT", shutdown, settings,
+                listeners,
+                Dispatcher(manager),
+                _bind(settings.server_host, settings.http_port),
+                "HTTP",
+                "HTTP_PORT",
+                shutdown,
+                settings,
             )
             ports = {"api": _port(api), "http": _port(http)}
             listeners.start_soon(_watch_signals, shutdown)
             log.info(
                 "proxyd %s ready: http on %s:%s, API on http://127.0.0.1:%s/graphql, redis %s, "
                 "instance %s, %d proxies",
-                __version__, settings.server_host, ports["http"], ports["api"],
-                describe(redis_url), settings.instance, len(manager.proxies),
+                __version__,
+                settings.server_host,
+                ports["http"],
+                ports["api"],
+                describe(redis_url),
+                settings.instance,
+                len(manager.proxies),
             )
             log.info(
                 "management token: run `proxyd token issue --scope admin` with the same "

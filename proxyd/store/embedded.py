@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import trio
+from coredis.exceptions import RedisError
 
 from proxyd.store.redis import connect
 
@@ -41,15 +42,24 @@ def _command(binary: str, data_path: Path) -> list[str]:
     redis_dir = data_path / "redis"
     return [
         binary,
-        "--port", "0",
-        "--unixsocket", str(socket_path(data_path)),
-        "--unixsocketperm", "700",
-        "--dir", str(redis_dir),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--daemonize", "no",
-        "--logfile", str(redis_dir / "redis.log"),
+        "--port",
+        "0",
+        "--unixsocket",
+        str(socket_path(data_path)),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(redis_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(redis_dir / "redis.log"),
     ]
 
 
@@ -59,7 +69,7 @@ async def _ping(url: str) -> bool:
         with trio.fail_after(1):
             async with client:
                 return bool(await client.ping())
-    except Exception:
+    except (OSError, RedisError, trio.TooSlowError):
         return False
 
 

@@ -48,9 +48,11 @@ def check_url(field: str, value: str) -> str:
     value = (value or "").strip()
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"{field} must be an http:// or https:// URL with a host, not {value!r}.")
+        raise ValidationError(
+            f"{field} must be an http:// or https:// URL with a host, not {value!r}."
+        )
     try:
-        parts.port
+        _ = parts.port
     except ValueError:
         raise ValidationError(f"{field} has an invalid port: {value!r}.") from None
     return value
@@ -158,7 +160,9 @@ class Route:
             try:
                 re.compile(self.path_pattern)
             except re.error as exc:
-                raise ValidationError(f"pathPattern is not a valid regular expression: {exc}.") from None
+                raise ValidationError(
+                    f"pathPattern is not a valid regular expression: {exc}."
+                ) from None
         elif not self.path_pattern.startswith("/"):
             raise ValidationError("pathPattern must start with '/' (or set isRegex).")
         if self.methods is not None:
@@ -168,11 +172,15 @@ class Route:
                 raise ValidationError(f"methods has unknown HTTP methods: {', '.join(bad)}.")
         self.proxy_hostnames = [normalize_hostname(h) for h in self.proxy_hostnames]
         if self.scope == "proxy" and not self.proxy_hostnames:
-            raise ValidationError("a route with scope 'proxy' needs at least one proxyHostnames entry.")
+            raise ValidationError(
+                "a route with scope 'proxy' needs at least one proxyHostnames entry."
+            )
         value = (self.target_value or "").strip()
         if self.target_type == "port":
             if not value.isdigit() or not 1 <= int(value) <= 65535:
-                raise ValidationError(f"targetValue for a port target must be 1-65535, not {value!r}.")
+                raise ValidationError(
+                    f"targetValue for a port target must be 1-65535, not {value!r}."
+                )
         elif self.target_type == "url":
             value = check_url("targetValue", value)
         elif self.target_type == "hostname":

@@ -39,8 +39,13 @@ def _query(scope: dict) -> dict[str, str]:
 
 
 async def _respond(send, status: int, body: bytes, headers=()) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-length", str(len(body)).encode()), *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -67,12 +72,21 @@ def make_app(state: Backend):
                 if not message.get("more_body"):
                     break
             state.uploads.append(total)
-            await _respond(send, 200, json.dumps({"received": total}).encode(),
-                           [(b"content-type", b"application/json")])
+            await _respond(
+                send,
+                200,
+                json.dumps({"received": total}).encode(),
+                [(b"content-type", b"application/json")],
+            )
         elif path == "/download":
             size = int(query.get("bytes", "1048576"))
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-length", str(size).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", str(size).encode())],
+                }
+            )
             left = size
             while left:
                 piece = CHUNK[: min(left, len(CHUNK))]
@@ -80,17 +94,33 @@ def make_app(state: Backend):
                 left -= len(piece)
             await send({"type": "http.response.body", "body": b""})
         elif path == "/gzip":
-            await _respond(send, 200, GZIPPED, [(b"content-encoding", b"gzip"),
-                                               (b"content-type", b"text/plain")])
+            await _respond(
+                send,
+                200,
+                GZIPPED,
+                [(b"content-encoding", b"gzip"), (b"content-type", b"text/plain")],
+            )
         elif path == "/sse":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/event-stream"),
-                                    (b"cache-control", b"no-cache")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"text/event-stream"),
+                        (b"cache-control", b"no-cache"),
+                    ],
+                }
+            )
             count = int(query.get("count", "3"))
             try:
                 for i in range(count):
-                    await send({"type": "http.response.body",
-                                "body": f"id: {i}\ndata: event {i}\n\n".encode(), "more_body": True})
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": f"id: {i}\ndata: event {i}\n\n".encode(),
+                            "more_body": True,
+                        }
+                    )
                     await trio.sleep(float(query.get("interval", "0.3")))
                 await send({"type": "http.response.body", "body": b""})
             finally:
@@ -100,14 +130,21 @@ def make_app(state: Backend):
             await _respond(send, 200, b"slow\n")
         elif path == "/hang":
             # Streams forever until the client (the proxy) goes away.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/plain")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain")],
+                }
+            )
             with trio.CancelScope() as cs:
+
                 async def watch():
                     while (await receive())["type"] != "http.disconnect":
                         pass
                     state.disconnects.append(path)
                     cs.cancel()
+
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(watch)
                     while True:
@@ -128,9 +165,17 @@ def make_app(state: Backend):
                 "body": body.decode(errors="replace"),
                 "backend": state.port,
             }
-            await _respond(send, int(query.get("status", "200")), json.dumps(payload).encode(),
-                           [(b"content-type", b"application/json"), (b"x-backend", b"yes"),
-                            (b"connection", b"x-hop"), (b"x-hop", b"drop-me")])
+            await _respond(
+                send,
+                int(query.get("status", "200")),
+                json.dumps(payload).encode(),
+                [
+                    (b"content-type", b"application/json"),
+                    (b"x-backend", b"yes"),
+                    (b"connection", b"x-hop"),
+                    (b"x-hop", b"drop-me"),
+                ],
+            )
 
     return app
 
@@ -157,9 +202,13 @@ async def websocket_echo(scope, receive, send) -> None:
 async def start_backend(nursery: trio.Nursery) -> Backend:
     state = Backend(port=0, shutdown=trio.Event())
     binds = await nursery.start(
-        lambda task_status: serve_asgi(make_app(state), "127.0.0.1:0",
-                                       shutdown_event=state.shutdown, graceful_timeout=0.5,
-                                       task_status=task_status)
+        lambda task_status: serve_asgi(
+            make_app(state),
+            "127.0.0.1:0",
+            shutdown_event=state.shutdown,
+            graceful_timeout=0.5,
+            task_status=task_status,
+        )
     )
     state.port = bound_port(binds)
     return state

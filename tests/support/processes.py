@@ -41,9 +41,22 @@ class RedisServer:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -101,11 +114,15 @@ class ProxydProcess:
 
     def start(self, timeout: float = 30.0) -> ProxydProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "proxyd", "serve"], env=self.env, cwd=self.data_dir,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "proxyd", "serve"],
+                env=self.env,
+                cwd=self.data_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -121,11 +138,17 @@ class ProxydProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def cli(self, *args: str, env: dict | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, env: dict | None = None, timeout: float = 30
+    ) -> subprocess.CompletedProcess:
         """Run `python -m proxyd ARGS` with this instance's environment."""
-        return subprocess.run(
-            [sys.executable, "-m", "proxyd", *args], env={**self.env, **(env or {})},
-            cwd=self.data_dir, capture_output=True, text=True, timeout=timeout,
+        return subprocess.run(  # noqa: PLW1510 - callers check the exit code
+            [sys.executable, "-m", "proxyd", *args],
+            env={**self.env, **(env or {})},
+            cwd=self.data_dir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def token(self, scope: str = "admin", subject: str = "tester") -> str:
