@@ -19,10 +19,10 @@ async def test_each_instance_sees_every_event(redis_url):
         store = Store(redis)
         seen: dict[str, list[str]] = {"a": [], "b": []}
         async with trio.open_nursery() as nursery:
-            for name in seen:
+            for name, events in seen.items():
 
-                async def handle(event, name=name):
-                    seen[name].append(event.hostname)
+                async def handle(event, events=events):
+                    events.append(event.hostname)
 
                 await nursery.start(consume_events, redis, name, handle)
             for host in ("one.test", "two.test"):

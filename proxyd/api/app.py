@@ -7,11 +7,13 @@ with a GraphQL error coded UNAUTHENTICATED, before anything is executed.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import attrs
 from ariadne import load_schema_from_path, make_executable_schema
 from ariadne.explorer import ExplorerGraphiQL
 from graphql import GraphQLSchema
@@ -21,7 +23,7 @@ from quart_trio import QuartTrio
 from proxyd.api.context import ApiContext
 from proxyd.api.execution import execute
 from proxyd.api.graphql_ws import serve_graphql_ws
-from proxyd.api.resolvers import bindables, health_report
+from proxyd.api.resolvers import health_report
 from proxyd.oauth.tokens import InvalidToken
 
 log = logging.getLogger("proxyd.api")
@@ -35,7 +37,12 @@ class AuthFailed(Exception):
         self.code = code
 
 
+# Each module binds the part of schema.graphql its capability owns (it exports `bindables`).
+BINDING_MODULES = ("proxyd.api.resolvers",)
+
+
 def build_schema() -> GraphQLSchema:
+    bindables = [b for name in BINDING_MODULES for b in importlib.import_module(name).bindables]
     return make_executable_schema(
         load_schema_from_path(str(SCHEMA_PATH)), *bindables, convert_names_case=True
     )
@@ -59,7 +66,7 @@ def create_api_app(base: ApiContext) -> QuartTrio:
     explorer_html = ExplorerGraphiQL(title="proxyd GraphQL").html(None)
 
     async def context_for(authorization: str | None) -> ApiContext:
-        context = ApiContext(base.settings, base.store, base.manager, base.verifier)
+        context = attrs.evolve(base, identity=None, auth_error=None)
         if not authorization:
             raise AuthFailed("authentication required: send Authorization: Bearer <token>.")
         scheme, _, token = authorization.strip().partition(" ")

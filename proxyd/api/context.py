@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -21,6 +21,8 @@ class ApiContext:
     store: Store
     manager: ProxyManager
     verifier: TokenVerifier
+    certs: Any = None  # proxyd.tls certificate manager (TLS capability)
+    request_log: Any = None  # proxyd.logs request log (logging capability)
     identity: Identity | None = None
     auth_error: str | None = None
 

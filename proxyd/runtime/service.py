@@ -133,11 +133,16 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
     await current_signing_key(redis)
     verifier = TokenVerifier(redis, settings.issuer)
     manager = ProxyManager(settings, store, api_app=None, bus=bus)
-    manager.api_app = create_api_app(ApiContext(settings, store, manager, verifier))
+    context = ApiContext(settings, store, manager, verifier)
+    # TLS capability: build the certificate manager here and set context.certs.
+    # Logging capability: build the request log here and set context.request_log.
+    manager.api_app = create_api_app(context)
     shutdown = trio.Event()
     ports: dict = {}
     async with trio.open_nursery() as services:
         await services.start(manager.run)
+        # TLS capability: start the certificate store loader and the renewal loop here.
+        # Logging capability: start the request-log writer here.
         await services.start(
             functools.partial(
                 supervise,
@@ -168,6 +173,7 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
                 settings,
             )
             ports = {"api": _port(api), "http": _port(http)}
+            # TLS capability: start the HTTPS listener here and add ports["https"].
             listeners.start_soon(_watch_signals, shutdown)
             log.info(
                 "proxyd %s ready: http on %s:%s, API on http://127.0.0.1:%s/graphql, redis %s, "
