@@ -179,17 +179,11 @@ class Settings:
         _positive_float,
         "Seconds between full reloads of the configuration snapshot from Redis (repairs missed events).",
     )
-    upstream_clients: int = setting(
-        "UPSTREAM_CLIENTS",
-        "8",
+    upstream_keepalive: int = setting(
+        "UPSTREAM_KEEPALIVE",
+        "64",
         _positive_int,
-        "HTTP client objects per proxy that upstream requests are spread over (concurrency).",
-    )
-    upstream_max_connections: int = setting(
-        "UPSTREAM_MAX_CONNECTIONS",
-        "100",
-        _positive_int,
-        "Upper bound on open upstream connections per client object.",
+        "Idle keep-alive connections kept per proxy and upstream host:port for reuse.",
     )
     event_stream_maxlen: int = setting(
         "EVENT_STREAM_MAXLEN",

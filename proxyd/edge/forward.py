@@ -1,19 +1,25 @@
 """Forwarding one HTTP request upstream and its response back, streaming both ways.
 
 Bodies are never buffered: the request body is read from the ASGI receive channel as the upstream
-consumes it, and the response is relayed chunk by chunk with aiter_raw, so compressed bodies pass
-through untouched (content-encoding kept). When the client goes away the upstream request is
-cancelled. Upstream failures become 502 (refused, broken) or 504 (timed out) with a plain-text body.
+consumes it, and the response is relayed chunk by chunk as it arrives, so compressed bodies pass
+through untouched (content-encoding kept). A small response that arrives whole with its head is
+sent in one piece. When the client goes away the upstream request is cancelled. Upstream failures
+become 502 (refused, broken) or 504 (timed out) with a plain-text body.
 """
 
 from __future__ import annotations
 
 import logging
 
-import httpx
 import trio
 
 from proxyd.edge.headers import Headers, downstream_response_headers, header_value
+from proxyd.edge.http1 import (
+    ConnectionPool,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 
 log = logging.getLogger("proxyd.edge.forward")
 
@@ -39,11 +45,12 @@ async def send_error(send, status: int, message: str, headers: Headers | None = 
     await send({"type": "http.response.body", "body": body})
 
 
-def _has_body(headers: Headers) -> bool:
+def _body_framing(headers: Headers) -> tuple[bool, bool]:
+    """(has a body, needs chunked encoding upstream) for the client's request headers."""
     length = header_value(headers, b"content-length")
     if length is not None:
-        return length.strip() not in (b"0", b"")
-    return header_value(headers, b"transfer-encoding") is not None
+        return length.strip() not in (b"0", b""), False
+    return header_value(headers, b"transfer-encoding") is not None, True
 
 
 async def forward_http(
@@ -51,15 +58,16 @@ async def forward_http(
     receive,
     send,
     *,
-    client: httpx.AsyncClient,
-    url: str,
+    pool: ConnectionPool,
+    key: tuple[str, str, int],
+    target: bytes,
     headers: Headers,
     label: str,
     response_headers: dict[str, str] | None = None,
 ) -> int:
-    """Relay the request to url; returns the status sent to the client (0 if none was sent)."""
+    """Relay the request to key/target; returns the status sent to the client (0 if none)."""
     body_done = trio.Event()
-    has_body = _has_body(scope["headers"])
+    has_body, chunked = _body_framing(scope["headers"])
 
     async def request_body():
         try:
@@ -90,49 +98,56 @@ async def forward_http(
         if message["type"] == "http.disconnect":
             cancel_scope.cancel()
 
-    request = httpx.Request(
-        scope["method"], url, headers=headers, content=request_body() if has_body else None
-    )
-    status = 0
+    if has_body and chunked:
+        headers = [*headers, (b"transfer-encoding", b"chunked")]
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_disconnect, nursery.cancel_scope)
         try:
-            response = await client.send(request, stream=True)
+            response = await pool.request(
+                scope["method"],
+                key,
+                target,
+                headers,
+                request_body() if has_body else None,
+                chunked,
+            )
         except ClientDisconnected:
             nursery.cancel_scope.cancel()
             return 0
-        except httpx.TimeoutException:
+        except UpstreamTimeout:
             await send_error(
                 send, 504, f"504 Gateway Timeout: the upstream for {label} did not answer in time."
             )
             nursery.cancel_scope.cancel()
             return 504
-        except httpx.HTTPError as exc:
-            log.info("upstream for %s failed: %s", label, type(exc).__name__)
+        except UpstreamError as exc:
+            level = logging.INFO if isinstance(exc, UpstreamConnectError) else logging.WARNING
+            log.log(level, "upstream for %s failed: %s", label, exc)
             await send_error(
                 send, 502, f"502 Bad Gateway: the upstream for {label} could not be reached."
             )
             nursery.cancel_scope.cancel()
             return 502
         try:
-            status = response.status_code
             await send(
                 {
                     "type": "http.response.start",
-                    "status": status,
-                    "headers": downstream_response_headers(response.headers.raw, response_headers),
+                    "status": response.status,
+                    "headers": downstream_response_headers(response.headers, response_headers),
                 }
             )
-            if scope["method"] != "HEAD":
-                async for chunk in response.aiter_raw():
+            whole = response.complete_body()
+            if whole is not None:
+                await send({"type": "http.response.body", "body": whole})
+            else:
+                async for chunk in response.body():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        except httpx.HTTPError as exc:
+                await send({"type": "http.response.body", "body": b""})
+        except UpstreamError as exc:
             # Headers are already out: all we can do is cut the response short.
-            log.info("upstream for %s broke mid-response: %s", label, type(exc).__name__)
+            log.warning("upstream for %s broke mid-response: %s", label, exc)
             raise
         finally:
-            with trio.CancelScope(shield=True):
-                await response.aclose()
+            await response.aclose()
             nursery.cancel_scope.cancel()
-    return status
+    return response.status

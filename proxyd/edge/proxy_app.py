@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import trio
 
 from proxyd.edge.forward import forward_http, send_error
 from proxyd.edge.headers import client_ip, request_host, upstream_request_headers
 from proxyd.edge.routing import RouteTable
-from proxyd.edge.upstream import UpstreamPool
+from proxyd.edge.upstream import new_pool, parse_target
 from proxyd.edge.websocket import forward_websocket
 from proxyd.store.models import Proxy
 
@@ -34,11 +33,10 @@ class ProxyApp:
         self.proxy = proxy
         self.manager = manager
         settings = manager.settings
-        self.pool = UpstreamPool(
-            settings.upstream_clients,
+        self.pool = new_pool(
             connect_timeout=settings.proxy_connect_timeout,
             request_timeout=settings.proxy_request_timeout,
-            max_connections=settings.upstream_max_connections,
+            keepalive=settings.upstream_keepalive,
         )
         self.in_flight = 0
         self._idle = trio.Event()
@@ -106,7 +104,8 @@ class ProxyApp:
         scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
         host = request_host(scope["headers"]) or proxy.hostname
         internal = manager.is_internal(target)
-        upstream_host = b"" if internal else urlsplit(target).netloc.encode("latin-1")
+        parsed = None if internal else parse_target(target)
+        upstream_host = b"" if parsed is None else parsed.netloc
         headers = upstream_request_headers(
             scope["headers"],
             peer=peer,
@@ -124,8 +123,8 @@ class ProxyApp:
             inner["proxyd.client_ip"] = client
             await manager.api_app(inner, receive, send)
             return
-        url = _join(target, scope)
         if kind == "websocket":
+            url = _join(target, scope)
             ws_url = "ws" + url[4:] if url.startswith("http") else url
             await forward_websocket(
                 scope,
@@ -141,8 +140,11 @@ class ProxyApp:
             scope,
             receive,
             send,
-            client=self.pool.client(),
-            url=url,
+            pool=self.pool,
+            key=parsed.key,
+            target=parsed.request_target(
+                scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b"")
+            ),
             headers=headers,
             label=proxy.hostname,
             response_headers=proxy.custom_response_headers,
