@@ -276,3 +276,17 @@ async def test_graphql_validation_errors_are_coded(gql):
     assert errors[0]["extensions"]["code"] == "NOT_FOUND"
     data = await gql("{ proxies { hostname } }")
     assert sorted(p["hostname"] for p in data["proxies"]) == ["dup.test", "localhost"]
+
+
+async def test_chunked_request_body_streams_through(proxyd, gql, backend):
+    await create(gql, "chunk.test", backend.url)
+
+    async def body():
+        for _ in range(64):
+            yield b"c" * 10000
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            proxyd.http_url + "/upload", content=body(), headers={"Host": "chunk.test"}
+        )
+    assert response.json() == {"received": 640000}
