@@ -1,0 +1,151 @@
+"""The per-request meter wrapped around ProxyApp.handle: it counts bytes in and out, captures the
+status and the time to the response start, and at the end pushes one RequestRecord onto the
+request log's bounded channel (`send_nowait`). Nothing here awaits Redis.
+
+Other capabilities can add facts through the ASGI scope, read when the request ends:
+`proxyd.upstream_ms` (float), `proxyd.upstream_error` ("timeout" or a short reason),
+`proxyd.user`, `proxyd.client_id`, `proxyd.auth_outcome` (strings).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from proxyd.edge.headers import client_ip, header_value
+from proxyd.logs.record import RequestRecord
+
+if TYPE_CHECKING:
+    from proxyd.logs.writer import RequestLog
+
+Handler = Callable[[dict, Any, Any], Awaitable[None]]
+
+
+class _Meter:
+    __slots__ = ("bytes_in", "bytes_out", "first_byte", "status")
+
+    def __init__(self) -> None:
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.status = 0
+        self.first_byte = 0.0
+
+
+def _text(headers: list, name: bytes) -> str:
+    value = header_value(headers, name)
+    return value.decode("latin-1") if value else ""
+
+
+async def observe(
+    request_log: RequestLog, hostname: str, handle: Handler, scope: dict, receive, send
+) -> None:
+    """Run handle(scope, receive, send) and record what happened."""
+    kind = scope["type"]
+    websocket = kind == "websocket"
+    metrics = request_log.metrics
+    meter = _Meter()
+    started = time.perf_counter()
+    wall = time.time()
+
+    async def metered_receive() -> dict:
+        message = await receive()
+        body = (
+            message.get("body") if not websocket else (message.get("bytes") or message.get("text"))
+        )
+        if body:
+            meter.bytes_in += len(body)
+        return message
+
+    async def metered_send(message: dict) -> None:
+        sort = message["type"]
+        if sort == "http.response.body" or sort == "websocket.send":
+            body = (
+                message.get("body")
+                if not websocket
+                else (message.get("bytes") or message.get("text"))
+            )
+            if body:
+                meter.bytes_out += len(body)
+        elif sort == "http.response.start":
+            meter.status = message["status"]
+            meter.first_byte = time.perf_counter()
+        elif sort == "websocket.accept":
+            meter.status = 101
+            meter.first_byte = time.perf_counter()
+            metrics.active_websockets += 1
+        elif sort == "websocket.close" and not meter.status:
+            meter.status = 403 if message.get("code", 1000) == 1008 else 502
+        await send(message)
+
+    error = ""
+    if not websocket:
+        metrics.active_http += 1
+    try:
+        await handle(scope, metered_receive, metered_send)
+    except trio.Cancelled:
+        error = "cancelled"
+        raise
+    except BaseException as exc:
+        error = type(exc).__name__
+        raise
+    finally:
+        if websocket:
+            if meter.status == 101:
+                metrics.active_websockets -= 1
+        else:
+            metrics.active_http -= 1
+        _finish(request_log, hostname, scope, meter, started, wall, error)
+
+
+def _finish(
+    request_log: RequestLog,
+    hostname: str,
+    scope: dict,
+    meter: _Meter,
+    started: float,
+    wall: float,
+    error: str,
+) -> None:
+    ended = time.perf_counter()
+    status = meter.status
+    if not status:
+        status = 499 if error in ("", "cancelled") else 500
+        error = error or "client_disconnected"
+    upstream_error = scope.get("proxyd.upstream_error") or (
+        "timeout" if status == 504 else "bad_gateway" if status == 502 else ""
+    )
+    seconds = ended - started
+    request_log.metrics.observe(hostname, status, seconds, upstream_error)
+    if not request_log.enabled:
+        return
+    upstream_ms = scope.get("proxyd.upstream_ms")
+    if upstream_ms is None and meter.first_byte:
+        upstream_ms = (meter.first_byte - started) * 1000
+    headers = scope["headers"]
+    peer = scope["client"][0] if scope.get("client") else None
+    query = scope.get("query_string") or b""
+    request_log.submit(
+        RequestRecord(
+            ts=wall,
+            client_ip=client_ip(peer, headers, request_log.trusted_proxies),
+            hostname=hostname,
+            method=scope.get("method") or "WS",
+            path=scope.get("path", ""),
+            query=query.decode("latin-1"),
+            status=status,
+            bytes_in=meter.bytes_in,
+            bytes_out=meter.bytes_out,
+            duration_ms=seconds * 1000,
+            upstream_ms=upstream_ms,
+            user_agent=_text(headers, b"user-agent"),
+            referer=_text(headers, b"referer"),
+            protocol=scope["type"],
+            user=scope.get("proxyd.user") or "",
+            client_id=scope.get("proxyd.client_id") or "",
+            auth_outcome=scope.get("proxyd.auth_outcome") or "",
+            error=error or (upstream_error if status >= 500 else ""),
+        )
+    )

@@ -1,0 +1,275 @@
+"""Request records in real Redis through a real proxyd: every index returns exactly the matching
+records, pagination, statistics and unique visitors, bad filters, and masking of secrets."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from proxyd.config import load_settings
+from proxyd.logs import layout
+from proxyd.logs.masking import mask_query, mask_url
+from proxyd.logs.record import RequestRecord
+from proxyd.logs.writer import RequestLog
+from tests.support.graphql import CREATE_PROXY, GraphQLClient
+from tests.support.logs import (
+    REQUEST_STATS,
+    dump_everything,
+    logs,
+    redis_client,
+    send,
+    wait_for_logs,
+)
+
+# (host, method, path + query, client ip) -> the status the backend answers
+TRAFFIC = [
+    ("a.test", "GET", "/x", "10.0.0.1"),
+    ("a.test", "GET", "/y?status=404", "10.0.0.2"),
+    ("b.test", "POST", "/x", "10.0.0.1"),
+    ("b.test", "GET", "/slow?seconds=0.4", "10.0.0.3"),
+    ("b.test", "GET", "/x?status=500", "10.0.0.2"),
+]
+
+
+@pytest.fixture
+def logged(start_proxyd):
+    return start_proxyd(TRUSTED_PROXIES="127.0.0.1", LOG_SLOW_SECONDS="0.3")
+
+
+@pytest.fixture
+def lgql(logged) -> GraphQLClient:
+    return GraphQLClient(logged.api_url, logged.token("admin"))
+
+
+async def _traffic(logged, lgql, backend) -> list[dict]:
+    for host in ("a.test", "b.test"):
+        await lgql(CREATE_PROXY, {"input": {"hostname": host, "targetUrl": backend.url}})
+    async with httpx.AsyncClient(timeout=10) as client:
+        for host, method, path, ip in TRAFFIC:
+            await send(client, logged, host, path, ip=ip, method=method, content=b"abc")
+    return await wait_for_logs(lgql, len(TRAFFIC))
+
+
+def _paths(items: list[dict]) -> list[str]:
+    return sorted(f"{r['hostname']} {r['method']} {r['path']} {r['clientIp']}" for r in items)
+
+
+def _expected(pred) -> list[str]:
+    return sorted(f"{h} {m} {p.split('?')[0]} {ip}" for h, m, p, ip in TRAFFIC if pred(h, m, p, ip))
+
+
+async def test_each_index_returns_exactly_the_matching_records(logged, lgql, backend, redis_url):
+    items = await _traffic(logged, lgql, backend)
+    assert len(items) == len(TRAFFIC)
+    # Newest first, with every field of the record.
+    assert [r["path"] for r in items] == ["/x", "/slow", "/x", "/y", "/x"]
+    first = items[-1]
+    assert first["status"] == 200 and first["method"] == "GET" and first["hostname"] == "a.test"
+    assert first["bytesIn"] == 3 and first["bytesOut"] > 0 and first["protocol"] == "http"
+    assert first["durationMs"] > 0 and first["upstreamMs"] is not None
+    assert first["userAgent"].startswith("python-httpx")
+    assert first["user"] == "" and first["clientId"] == "" and first["authOutcome"] == ""
+
+    cases = [
+        ({"ip": "10.0.0.1"}, lambda h, m, p, ip: ip == "10.0.0.1"),
+        ({"ip": "10.0.0.9"}, lambda h, m, p, ip: False),
+        ({"hostname": "b.test"}, lambda h, m, p, ip: h == "b.test"),
+        ({"status": 404}, lambda h, m, p, ip: "404" in p),
+        ({"status": 200}, lambda h, m, p, ip: "status" not in p),
+        ({"errorsOnly": True}, lambda h, m, p, ip: "status" in p),
+        ({"slowOnly": True}, lambda h, m, p, ip: p.startswith("/slow")),
+        (
+            {"method": "GET", "path": "/x"},
+            lambda h, m, p, ip: m == "GET" and p.split("?")[0] == "/x",
+        ),
+        ({"method": "POST"}, lambda h, m, p, ip: m == "POST"),
+        ({"path": "/x"}, lambda h, m, p, ip: p.split("?")[0] == "/x"),
+        ({"text": "SECONDS"}, lambda h, m, p, ip: "seconds" in p),
+        (
+            {"hostname": "a.test", "ip": "10.0.0.2"},
+            lambda h, m, p, ip: h == "a.test" and ip == "10.0.0.2",
+        ),
+    ]
+    for criteria, pred in cases:
+        page = await logs(lgql, criteria)
+        assert _paths(page["items"]) == _expected(pred), criteria
+        assert page["hasMore"] is False
+
+    # The Redis indexes themselves hold exactly those records.
+    redis = redis_client(redis_url)
+    async with redis:
+        by_id = {r["id"]: r for r in items}
+        expected_sets = {
+            layout.idx_ip("10.0.0.1"): {i for i, r in by_id.items() if r["clientIp"] == "10.0.0.1"},
+            layout.idx_host("a.test"): {i for i, r in by_id.items() if r["hostname"] == "a.test"},
+            layout.idx_status(500): {i for i, r in by_id.items() if r["status"] == 500},
+            layout.IDX_ERRORS: {i for i, r in by_id.items() if r["status"] >= 400},
+            layout.IDX_SLOW: {i for i, r in by_id.items() if r["path"] == "/slow"},
+            layout.idx_path("GET", "/x"): {
+                i for i, r in by_id.items() if (r["method"], r["path"]) == ("GET", "/x")
+            },
+            layout.IDX_ALL: set(by_id),
+        }
+        for key, members in expected_sets.items():
+            assert set(await redis.zrange(key, 0, -1)) == members, key
+            assert 0 < await redis.pttl(key) <= 24 * 3600 * 1000
+        for record_id in by_id:
+            assert 0 < await redis.pttl(record_id) <= 24 * 3600 * 1000
+
+    # Time range (epoch seconds between two requests; ISO 8601 is accepted too).
+    ts = [await _ts(redis_url, r["id"]) for r in items]
+    page = await logs(lgql, {"since": str((ts[1] + ts[2]) / 2)})
+    assert [r["id"] for r in page["items"]] == [r["id"] for r in items[:2]]
+    page = await logs(lgql, {"until": str((ts[3] + ts[2]) / 2)})
+    assert [r["id"] for r in page["items"]] == [r["id"] for r in items[3:]]
+    page = await logs(lgql, {"since": "2000-01-01T00:00:00Z", "until": "2000-01-02T00:00:00"})
+    assert page["items"] == []
+
+    # Cursor pagination: pages of two, no gaps or repeats, same order.
+    seen, after = [], None
+    for _ in range(5):
+        page = await logs(lgql, {}, limit=2, after=after)
+        seen += [r["id"] for r in page["items"]]
+        after = page["endCursor"]
+        if not page["hasMore"]:
+            break
+    assert seen == [r["id"] for r in items]
+
+
+async def test_user_and_client_indexes(logged, lgql, redis_url):
+    """Records with an authenticated user and client_id (as OAuth will set them) are found by
+    the user and client indexes; written by the real writer into the same Redis."""
+    request_log = RequestLog(load_settings(environ={}, env_file=None), redis_url)
+    now = time.time()
+
+    def record(user: str, client_id: str, path: str, offset: float) -> RequestRecord:
+        return RequestRecord(
+            ts=now - offset,
+            client_ip="192.0.2.7",
+            hostname="c.test",
+            method="GET",
+            path=path,
+            query="",
+            status=200,
+            bytes_in=0,
+            bytes_out=10,
+            duration_ms=1.5,
+            upstream_ms=1.0,
+            user_agent="ua",
+            referer="",
+            user=user,
+            client_id=client_id,
+            auth_outcome="allowed",
+        )
+
+    batch = [
+        record("alice", "cli-1", "/1", 3),
+        record("bob", "cli-1", "/2", 2),
+        record("alice", "cli-2", "/3", 1),
+    ]
+    redis = redis_client(redis_url)
+    async with redis:
+        await request_log.write_batch(redis, batch)
+    alice = await logs(lgql, {"user": "alice"})
+    assert [r["path"] for r in alice["items"]] == ["/3", "/1"]
+    assert {r["authOutcome"] for r in alice["items"]} == {"allowed"}
+    cli1 = await logs(lgql, {"clientId": "cli-1"})
+    assert [r["path"] for r in cli1["items"]] == ["/2", "/1"]
+    both = await logs(lgql, {"clientId": "cli-2", "user": "alice"})
+    assert [r["path"] for r in both["items"]] == ["/3"]
+    assert (await logs(lgql, {"user": "carol"}))["items"] == []
+
+
+async def test_stats_and_unique_visitors(logged, lgql, backend):
+    for host in ("a.test", "b.test"):
+        await lgql(CREATE_PROXY, {"input": {"hostname": host, "targetUrl": backend.url}})
+    async with httpx.AsyncClient(timeout=10) as client:
+        for i in range(60):
+            # 40 distinct visitors on a.test (some twice), 10 on b.test of which 5 overlap.
+            await send(client, logged, "a.test", "/", ip=f"10.1.0.{i % 40}")
+        for i in range(10):
+            await send(client, logged, "b.test", "/?status=503", ip=f"10.1.0.{35 + i}")
+    await wait_for_logs(lgql, 70)
+    stats_a = (await lgql(REQUEST_STATS, {"hostname": "a.test", "hours": 1}))["requestStats"]
+    assert stats_a["requests"] == 60 and stats_a["errors"] == 0
+    assert stats_a["uniqueVisitors"] == 40
+    assert 0 < stats_a["p50Ms"] <= stats_a["p95Ms"] <= stats_a["p99Ms"]
+    stats_b = (await lgql(REQUEST_STATS, {"hostname": "b.test"}))["requestStats"]
+    assert (stats_b["requests"], stats_b["errors"], stats_b["uniqueVisitors"]) == (10, 10, 10)
+    assert stats_b["hours"] == 24 and len(stats_b["hourly"]) == 24
+    total = (await lgql(REQUEST_STATS, {}))["requestStats"]
+    assert (total["requests"], total["errors"], total["uniqueVisitors"]) == (70, 10, 45)
+    assert total["hostname"] is None
+
+
+async def test_bad_input_gets_coded_errors(logged, lgql):
+    bad = [
+        ({"filter": {"status": 700}}, "status"),
+        ({"filter": {"ip": "not-an-ip"}}, "filter.ip"),
+        ({"filter": {"since": "yesterday"}}, "filter.since"),
+        ({"filter": {"path": "no-slash"}}, "filter.path"),
+        ({"limit": 0}, "limit"),
+        ({"after": "garbage!"}, "cursor"),
+    ]
+    from tests.support.logs import REQUEST_LOGS
+
+    for variables, words in bad:
+        errors = await lgql.errors(REQUEST_LOGS, variables)
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT", variables
+        assert words in errors[0]["message"], errors
+    errors = await lgql.errors(REQUEST_STATS, {"hours": 0})
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    user = GraphQLClient(logged.api_url, logged.token("user"))
+    errors = await user.errors("{ applicationLogs { message } }")
+    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+    assert (await user(REQUEST_STATS, {}))["requestStats"]["requests"] == 0
+
+
+def test_masking_functions():
+    assert mask_query("a=1&token=abc&Access_Token=x&code=c&page=2") == (
+        "a=1&token=***&Access_Token=***&code=***&page=2"
+    )
+    assert mask_query("api-key=k&client_secret=s&sig=z&q=token") == (
+        "api-key=***&client_secret=***&sig=***&q=token"
+    )
+    assert mask_url("https://u:pw@h.test/p?x=1&password=p#frag") == (
+        "https://***@h.test/p?x=1&password=***#frag"
+    )
+
+
+async def test_secrets_are_masked_everywhere(logged, lgql, backend, redis_url):
+    await lgql(CREATE_PROXY, {"input": {"hostname": "a.test", "targetUrl": backend.url}})
+    secrets = ["SECRETBEARER1", "SECRETCOOKIE2", "SECRETQUERY3", "SECRETREFERER4", "SECRETPW5"]
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await send(
+            client,
+            logged,
+            "a.test",
+            f"/login?user=me&access_token={secrets[2]}&password={secrets[4]}",
+            headers={
+                "Authorization": f"Bearer {secrets[0]}",
+                "Cookie": f"session={secrets[1]}",
+                "Referer": f"https://other.test/cb?token={secrets[3]}&ok=1",
+            },
+        )
+        assert response.status_code == 200
+    [record] = await wait_for_logs(lgql, 1)
+    assert record["query"] == "user=me&access_token=***&password=***"
+    assert record["referer"] == "https://other.test/cb?token=***&ok=1"
+    redis = redis_client(redis_url)
+    async with redis:
+        everything = await dump_everything(redis)
+    assert "access_token=***" in everything
+    page_text = str(await logs(lgql, {"text": "login"}))
+    for secret in secrets:
+        assert secret not in everything
+        assert secret not in page_text
+        assert secret not in logged.log()
+
+
+async def _ts(redis_url: str, record_id: str) -> float:
+    redis = redis_client(redis_url)
+    async with redis:
+        return float(await redis.zscore(layout.IDX_ALL, record_id))
