@@ -64,8 +64,11 @@ async def mint(
     audience: str | list[str] = MANAGEMENT_AUDIENCE,
     ttl: int = 3600,
     client_id: str = "proxyd-cli",
+    extra: dict[str, Any] | None = None,
+    private_key_b64: str = "",
+    jti: str | None = None,
 ) -> str:
-    key = await current_signing_key(redis)
+    key = await current_signing_key(redis, private_key_b64)
     now = int(time.time())
     claims = {
         "iss": issuer,
@@ -75,7 +78,8 @@ async def mint(
         "scope": " ".join(scopes),
         "iat": now,
         "exp": now + ttl,
-        "jti": secrets.token_urlsafe(16),
+        "jti": jti or secrets.token_urlsafe(16),
+        **(extra or {}),
     }
     return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "at+jwt"}, claims, key)
 
@@ -95,7 +99,8 @@ class TokenVerifier:
             self._keys = await verification_keys(self.redis)
         return self._keys
 
-    async def verify(self, token: str, audience: str = MANAGEMENT_AUDIENCE) -> Identity:
+    async def verify(self, token: str, audience: str | None = MANAGEMENT_AUDIENCE) -> Identity:
+        """The token's identity; audience None skips the audience check (the caller does it)."""
         now = time.time()
         cached = self._cache.get(token)
         if cached is not None and cached.claims["exp"] > now and _aud_ok(cached.claims, audience):
@@ -125,6 +130,8 @@ class TokenVerifier:
         return identity
 
 
-def _aud_ok(claims: dict, audience: str) -> bool:
+def _aud_ok(claims: dict, audience: str | None) -> bool:
+    if audience is None:
+        return True
     aud = claims.get("aud")
     return aud == audience or (isinstance(aud, list) and audience in aud)

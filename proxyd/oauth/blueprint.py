@@ -1,0 +1,52 @@
+"""The authorization server as a quart Blueprint, registered on the internal API app (so it is
+reached on API_PORT, through the `localhost` proxy, and through any proxy whose target is
+internal://api, such as auth.example.com)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from quart import Blueprint
+
+from proxyd.oauth import authorize, device, introspect, metadata, registration, revoke, token
+from proxyd.oauth.github import GitHub
+from proxyd.oauth.http import oauth_error
+from proxyd.oauth.server import AuthServer, OAuthFailure
+from proxyd.oauth.store import OAuthStore
+
+if TYPE_CHECKING:
+    from proxyd.api.context import ApiContext
+
+
+def auth_server(context: ApiContext) -> AuthServer:
+    settings = context.settings
+    manager = context.manager
+
+    def proxy_of(hostname: str) -> Any:
+        app = manager.proxies.get(hostname)
+        return app.proxy if app is not None else None
+
+    return AuthServer(
+        settings=settings,
+        store=OAuthStore(context.store.redis),
+        events=context.store,
+        verifier=context.verifier,
+        proxy_of=proxy_of,
+        github=GitHub(settings.github_base_url, settings.github_api_url),
+    )
+
+
+def oauth_blueprint(context: ApiContext) -> Blueprint:
+    server = auth_server(context)
+    bp = Blueprint("oauth", __name__)
+    for module in (metadata, registration, authorize, token, device, revoke, introspect):
+        module.register(bp, server)
+
+    @bp.errorhandler(OAuthFailure)
+    async def failure(exc: OAuthFailure) -> Any:
+        headers = {}
+        if exc.status == 401 and exc.error == "invalid_client":
+            headers["WWW-Authenticate"] = 'Basic realm="proxyd"'
+        return oauth_error(exc.error, exc.description, exc.status, headers)
+
+    return bp

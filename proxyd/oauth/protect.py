@@ -1,0 +1,261 @@
+"""Protection at the proxy: ProxyAuth.check(scope, proxy) decides, for one request to an
+auth-enabled proxy, whether it goes on (with the identity headers for the backend) or is answered
+here (401 with WWW-Authenticate, 403 insufficient_scope, or the protected resource metadata).
+
+Nothing here touches Redis per request: tokens are verified locally (RS256 against keys loaded
+once, results cached by token until they expire), and revoked jtis are held in memory, loaded
+from `oauth:revoked` at start and on every reconcile, and updated at once by `token_revoked`
+events (every process applies every event).
+
+Checks, in order: excluded paths pass; /.well-known/oauth-protected-resource[/suffix] is answered
+(RFC 9728; resource = the exact public URL: request scheme, Host as sent, plus the suffix);
+Bearer token from the Authorization header only (a token in the query string is refused); then
+signature, exp, iss, audience (a URL naming this proxy's host, or one of auth_allowed_audiences),
+revocation, allowlists (users, emails, organizations) and scopes (one of auth_allowed_scopes).
+Mode passthrough lets requests without a valid token through without identity. The client's
+token is not forwarded upstream (the Authorization header is removed) unless the proxy sets
+`resource_override_backend` (the backend serves its own resource metadata and checks tokens
+itself), in which case the header is kept. Mode redirect behaves as forward for now.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from proxyd.config import Settings
+from proxyd.oauth import browser_login
+from proxyd.oauth import scopes as scope_rules
+from proxyd.oauth.github import GitHub
+from proxyd.oauth.server import AuthServer
+from proxyd.oauth.store import OAuthStore
+from proxyd.oauth.tokens import Identity, InvalidToken, TokenVerifier
+from proxyd.store.models import Proxy
+from proxyd.store.repository import Store
+
+PRM_PATH = "/.well-known/oauth-protected-resource"
+
+
+@attrs.frozen
+class Outcome:
+    """Either `status` != 0 (answer with status/headers/body) or go on with `headers` added
+    and `request_headers` as the request's headers."""
+
+    status: int = 0
+    response_headers: tuple[tuple[bytes, bytes], ...] = ()
+    body: bytes = b""
+    headers: dict[str, str] = attrs.Factory(dict)
+    request_headers: list[tuple[bytes, bytes]] | None = None
+    identity: Identity | None = None
+
+    async def send(self, scope: dict, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send(
+            {"type": "http.response.start", "status": self.status, "headers": self.response_headers}
+        )
+        body = b"" if scope.get("method") == "HEAD" else self.body
+        await send({"type": "http.response.body", "body": body})
+
+
+def _json(status: int, data: Any, extra: list[tuple[bytes, bytes]] | None = None) -> Outcome:
+    body = json.dumps(data).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *(extra or []),
+    ]
+    return Outcome(status=status, response_headers=tuple(headers), body=body)
+
+
+class ProxyAuth:
+    def __init__(
+        self, settings: Settings, store: Store, proxy_of: Callable[[str], Proxy | None]
+    ) -> None:
+        self.settings = settings
+        self.store = OAuthStore(store.redis)
+        self.verifier = TokenVerifier(store.redis, settings.issuer)
+        self.revoked: dict[str, float] = {}
+        # For browser logins (auth_mode redirect): the same operations the token endpoint uses.
+        self.server = AuthServer(
+            settings=settings,
+            store=self.store,
+            events=store,
+            verifier=self.verifier,
+            proxy_of=proxy_of,
+            github=GitHub(settings.github_base_url, settings.github_api_url),
+        )
+
+    # -- revocation list ----------------------------------------------------------------------
+    async def reload(self) -> None:
+        self.revoked = await self.store.revoked()
+
+    def apply_event(self, data: dict[str, Any]) -> None:
+        now = time.time()
+        for jti, exp in (data.get("jtis") or {}).items():
+            self.revoked[str(jti)] = float(exp)
+        if len(self.revoked) > 1000:
+            self.revoked = {k: v for k, v in self.revoked.items() if v > now}
+
+    def is_revoked(self, jti: Any) -> bool:
+        return str(jti) in self.revoked
+
+    # -- the per-request check --------------------------------------------------------------------
+    @staticmethod
+    def _origin(scope: dict, proxy: Proxy) -> str:
+        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+        host = proxy.hostname
+        for name, value in scope["headers"]:
+            if name == b"host":
+                sent = value.decode("latin-1").strip().lower()
+                if sent.rsplit(":", 1)[0].strip("[]") == proxy.hostname.strip("[]"):
+                    host = sent
+                break
+        return f"{scheme}://{host}"
+
+    def metadata(self, scope: dict, proxy: Proxy, suffix: str) -> dict[str, Any]:
+        resource = self._origin(scope, proxy) + suffix
+        doc: dict[str, Any] = {
+            "resource": resource,
+            "authorization_servers": [self.settings.issuer],
+            "jwks_uri": self.settings.issuer + "/jwks",
+            "scopes_supported": scope_rules.supported_scopes(proxy),
+            "bearer_methods_supported": proxy.resource_bearer_methods or ["header"],
+            "resource_name": proxy.hostname,
+        }
+        if proxy.resource_documentation_suffix:
+            doc["resource_documentation"] = (
+                self._origin(scope, proxy) + proxy.resource_documentation_suffix
+            )
+        if proxy.resource_versions:
+            doc["mcp_protocol_versions"] = proxy.resource_versions
+        if proxy.resource_custom_metadata:
+            doc.update(proxy.resource_custom_metadata)
+        return doc
+
+    def _challenge(
+        self, scope: dict, proxy: Proxy, status: int, error: str | None, description: str
+    ) -> Outcome:
+        suffix = proxy.resource_endpoint or ""
+        if suffix and not suffix.startswith("/"):
+            suffix = "/" + suffix
+        prm = self._origin(scope, proxy) + PRM_PATH + suffix.rstrip("/")
+        needed = scope_rules.required_scopes(proxy) or scope_rules.supported_scopes(proxy)
+        parts = [f'resource_metadata="{prm}"', f'scope="{" ".join(needed)}"']
+        if error:
+            parts.append(f'error="{error}"')
+            parts.append(f'error_description="{description}"')
+        header = ("Bearer " + ", ".join(parts)).encode("latin-1", "replace")
+        body = {"error": error or "unauthorized", "error_description": description}
+        return _json(status, body, [(b"www-authenticate", header)])
+
+    async def check(self, scope: dict, proxy: Proxy) -> Outcome:
+        path = scope["path"]
+        for prefix in proxy.auth_excluded_paths or ():
+            if path.startswith(prefix):
+                return Outcome()
+        if path == PRM_PATH or path.startswith(PRM_PATH + "/"):
+            if not proxy.resource_override_backend:
+                return _json(200, self.metadata(scope, proxy, path[len(PRM_PATH) :]))
+            return Outcome()
+        redirect_mode = proxy.auth_mode == "redirect"
+        if redirect_mode and path == browser_login.CALLBACK_PATH:
+            return await browser_login.finish(self, scope, proxy, self._origin(scope, proxy))
+        token, bad_place = None, False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                kind, _, rest = value.decode("latin-1").partition(" ")
+                if kind.lower() == "bearer" and rest.strip():
+                    token = rest.strip()
+        if token is None and redirect_mode:
+            token = browser_login.token_from_cookie(scope, proxy)
+        if token is None and b"access_token=" in scope.get("query_string", b""):
+            bad_place = True
+        passthrough = proxy.auth_mode == "passthrough"
+        login = redirect_mode and browser_login.wants_html(scope)
+        if token is None:
+            if login:
+                return await browser_login.start(self, scope, proxy, self._origin(scope, proxy))
+            if passthrough:
+                return Outcome(request_headers=self._without_token(scope, proxy))
+            if bad_place:
+                return self._challenge(
+                    scope,
+                    proxy,
+                    401,
+                    "invalid_request",
+                    "send the token in the Authorization header",
+                )
+            return self._challenge(scope, proxy, 401, None, "authentication required")
+        try:
+            identity = await self.verifier.verify(token, audience=None)
+        except InvalidToken as exc:
+            if passthrough:
+                return Outcome(request_headers=self._without_token(scope, proxy))
+            if login:
+                return await browser_login.start(self, scope, proxy, self._origin(scope, proxy))
+            return self._challenge(scope, proxy, 401, "invalid_token", str(exc))
+        claims = identity.claims
+        problem = None
+        if self.is_revoked(claims.get("jti")):
+            problem = "the token was revoked"
+        elif not self._audience_ok(claims.get("aud"), proxy):
+            problem = "the token is for another resource"
+        else:
+            email = claims.get("email")
+            user = {
+                "login": identity.subject,
+                "emails": claims.get("emails") or ([email] if email else []),
+                "orgs": claims.get("orgs") or [],
+            }
+            denied = scope_rules.denial(self.settings, proxy, user)
+            if denied:
+                return self._challenge(scope, proxy, 403, "access_denied", denied.rstrip("."))
+        if problem:
+            if passthrough:
+                return Outcome(request_headers=self._without_token(scope, proxy))
+            return self._challenge(scope, proxy, 401, "invalid_token", problem)
+        required = scope_rules.required_scopes(proxy)
+        if required and not any(identity.has(s) for s in required):
+            return self._challenge(
+                scope, proxy, 403, "insufficient_scope", "the token lacks a needed scope"
+            )
+        headers = {}
+        if proxy.auth_pass_headers:
+            prefix = proxy.auth_header_prefix
+            headers = {
+                f"{prefix}User": identity.subject,
+                f"{prefix}Email": str(claims.get("email") or ""),
+                f"{prefix}Scopes": " ".join(sorted(identity.scopes)),
+                f"{prefix}Client-Id": str(identity.client_id or ""),
+            }
+        return Outcome(
+            headers=headers, request_headers=self._without_token(scope, proxy), identity=identity
+        )
+
+    @staticmethod
+    def _without_token(scope: dict, proxy: Proxy) -> list[tuple[bytes, bytes]]:
+        if proxy.resource_override_backend:
+            return scope["headers"]
+        return [(n, v) for n, v in scope["headers"] if n != b"authorization"]
+
+    @staticmethod
+    def _audience_ok(aud: Any, proxy: Proxy) -> bool:
+        values = aud if isinstance(aud, list) else [aud]
+        allowed = set(proxy.auth_allowed_audiences or ())
+        for value in values:
+            if not isinstance(value, str):
+                continue
+            if value in allowed:
+                return True
+            host = urlsplit(value).hostname
+            if host and host.lower() == proxy.hostname:
+                return True
+        return False
