@@ -154,3 +154,73 @@ def test_unreachable_redis_is_a_clear_error(tmp_path):
 
 def test_redis_server_binary_is_present_for_these_tests():
     assert shutil.which("redis-server"), "install redis-server (see README)"
+
+
+async def test_workers_share_the_sockets_and_every_worker_applies_changes(start_proxyd, backend):
+    proc = start_proxyd("workers", WORKERS="2")
+    gql = GraphQLClient(proc.api_url, proc.token("admin"))
+    await gql(CREATE_PROXY, {"input": {"hostname": "many.test", "targetUrl": backend.url}})
+    seen: set[str] = set()
+    with trio.fail_after(20):
+        while len(seen) < 2:
+            # New connections each time, so the kernel hands them to either worker.
+            async with httpx.AsyncClient() as client:
+                health = await client.get(proc.api_url + "/health")
+                seen.add(health.json()["instance"])
+                proxied = await client.get(proc.http_url, headers={"Host": "many.test"})
+                assert proxied.json()["backend"] == backend.port
+    assert all(name.endswith(("-w0", "-w1")) for name in seen), seen
+
+    # A worker that dies is replaced.
+    worker_pids = [p for p in _child_pids(proc.process.pid) if "redis" not in _cmdline(p)]
+    os.kill(worker_pids[0], signal.SIGKILL)
+
+    async def still_serving():
+        try:
+            async with httpx.AsyncClient() as client:
+                response = await client.get(proc.http_url, headers={"Host": "many.test"})
+        except httpx.HTTPError:
+            return False  # a connection the killed worker had accepted
+        return response.status_code == 200 and len(_child_pids(proc.process.pid)) == 2
+
+    await eventually(still_serving, timeout=15)
+    assert "worker 0 exited" in proc.log() or "worker 1 exited" in proc.log()
+    assert proc.stop() == 0
+
+
+def _child_pids(parent: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
+                        children.append(int(entry))
+            except (OSError, ValueError):
+                continue
+    return children
+
+
+def _cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode(errors="replace")
+
+
+async def test_killed_supervisor_leaves_nothing_that_blocks_a_restart(start_proxyd, backend):
+    proc = start_proxyd("crashy", redis=None, WORKERS="2")
+    gql = GraphQLClient(proc.api_url, proc.token("admin"))
+    await gql(CREATE_PROXY, {"input": {"hostname": "survivor.test", "targetUrl": backend.url}})
+    workers = [p for p in _child_pids(proc.process.pid) if "redis" not in _cmdline(p)]
+    assert len(workers) == 2
+    os.kill(proc.process.pid, signal.SIGKILL)  # no chance to stop its children
+    proc.process.wait()
+
+    async def workers_gone():
+        return not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+
+    await eventually(workers_gone, timeout=15)  # they notice the supervisor is gone and exit
+    proc.start()  # the orphaned embedded redis-server is stopped and replaced
+    assert "stopped an orphaned embedded redis-server" in proc.log()
+    gql = GraphQLClient(proc.api_url, proc.token("admin"))
+    data = await gql("{ proxies { hostname } }")
+    assert "survivor.test" in [p["hostname"] for p in data["proxies"]]
