@@ -53,7 +53,9 @@ http {{
 
 
 def backend_conf(prefix: Path, port: int, h2c_port: int | None = None) -> str:
-    """nginx.conf for the backend: `/` returns a small body, `/big` is a 1 MiB static file."""
+    """nginx.conf for the backend: `/` returns a small body, `/big` is a 1 MiB static file.
+
+    `/files/NAME` serves `html/files/NAME` (bench/extras.py puts its 512 MiB body there)."""
     h2c = f"        listen {LOOPBACK}:{h2c_port} http2;\n" if h2c_port else ""
     body = f"""    server {{
         listen {LOOPBACK}:{port} default_server;
@@ -66,13 +68,28 @@ def backend_conf(prefix: Path, port: int, h2c_port: int | None = None) -> str:
         location = /big {{
             default_type application/octet-stream;
         }}
+        location /files/ {{
+            default_type application/octet-stream;
+        }}
     }}"""
     return _main_conf(prefix, body)
 
 
-def proxy_conf(prefix: Path, port: int, backend_port: int, h2c_port: int | None = None) -> str:
-    """nginx.conf for nginx as a reverse proxy with a keep-alive upstream pool to the backend."""
+def proxy_conf(
+    prefix: Path,
+    port: int,
+    backend_port: int,
+    h2c_port: int | None = None,
+    tls: tuple[int, Path, Path] | None = None,
+) -> str:
+    """nginx.conf for nginx as a reverse proxy with a keep-alive upstream pool to the backend;
+    tls = (port, certificate, key) adds an HTTPS listener."""
     h2c = f"        listen {LOOPBACK}:{h2c_port} http2;\n" if h2c_port else ""
+    if tls:
+        h2c += (
+            f"        listen {LOOPBACK}:{tls[0]} ssl;\n"
+            f"        ssl_certificate {tls[1]};\n        ssl_certificate_key {tls[2]};\n"
+        )
     body = f"""    upstream bench_backend {{
         server {LOOPBACK}:{backend_port};
         keepalive 64;
@@ -123,8 +140,12 @@ def start_backend(prefix: Path, port: int, h2c_port: int | None = None) -> Manag
 
 
 def start_proxy(
-    prefix: Path, port: int, backend_port: int, h2c_port: int | None = None
+    prefix: Path,
+    port: int,
+    backend_port: int,
+    h2c_port: int | None = None,
+    tls: tuple[int, Path, Path] | None = None,
 ) -> ManagedProcess:
-    """Start nginx as a reverse proxy on 127.0.0.1:`port` (and h2c on `h2c_port`)."""
-    conf = proxy_conf(prefix, port, backend_port, h2c_port)
+    """Start nginx as a reverse proxy on 127.0.0.1:`port` (h2c on `h2c_port`, HTTPS per tls)."""
+    conf = proxy_conf(prefix, port, backend_port, h2c_port, tls)
     return start_nginx("nginx-proxy", prefix, conf, port)

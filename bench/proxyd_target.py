@@ -24,6 +24,18 @@ CREATE_PROXY = (
 )
 
 
+CREATE_PROTECTED_PROXY = (
+    "mutation($h:String!,$u:String!){ createProxy(input:{hostname:$h, targetUrl:$u, "
+    "enableHttps:false, authEnabled:true}) { hostname } }"
+)
+
+
+CREATE_HTTPS_PROXY = (
+    "mutation($h:String!,$u:String!){ createProxy(input:{hostname:$h, targetUrl:$u, "
+    "enableHttps:true}) { hostname } }"
+)
+
+
 def start_redis(workdir: Path) -> tuple[ManagedProcess, int]:
     """A throwaway redis-server on 127.0.0.1 with persistence off; returns it and its port."""
     binary = shutil.which("redis-server")
@@ -111,6 +123,44 @@ class Proxyd:
             )
         return payload["data"]
 
+    def create_protected_proxy(self, hostname: str, target_url: str) -> str:
+        """An OAuth-protected proxy (authEnabled) and a bearer token for it; returns the token."""
+        with httpx.Client(timeout=30) as client:
+            data = self.graphql(client, CREATE_PROTECTED_PROXY, {"h": hostname, "u": target_url})
+        if (data.get("createProxy") or {}).get("hostname") != hostname:
+            raise RuntimeError(f"createProxy returned {data!r}")
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "proxyd",
+                "token",
+                "issue",
+                "--scope",
+                "user",
+                "--subject",
+                "bench",
+                "--audience",
+                f"http://{hostname}",
+            ],
+            env=self.env,
+            cwd=self.env["PROXYD_DATA_DIR"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"proxyd token issue --audience failed:\n{done.stderr}")
+        return done.stdout.strip().splitlines()[-1]
+
+    def create_https_proxy(self, hostname: str, target_url: str) -> None:
+        """A proxy with enableHttps (served with its self-signed certificate in the bench)."""
+        with httpx.Client(timeout=30) as client:
+            data = self.graphql(client, CREATE_HTTPS_PROXY, {"h": hostname, "u": target_url})
+        if (data.get("createProxy") or {}).get("hostname") != hostname:
+            raise RuntimeError(f"createProxy returned {data!r}")
+
     def create_proxy(self, client: httpx.Client, hostname: str, target_url: str) -> None:
         """createProxy(hostname, targetUrl, enableHttps: false)."""
         data = self.graphql(client, CREATE_PROXY, {"h": hostname, "u": target_url})
@@ -118,8 +168,12 @@ class Proxyd:
             raise RuntimeError(f"createProxy returned {data!r}")
 
 
-def start_proxyd(workdir: Path, redis_port: int, log_level: str = "WARNING") -> Proxyd:
-    """Start `python -m proxyd serve` on free loopback ports and wait for /health to answer 200."""
+def start_proxyd(
+    workdir: Path, redis_port: int, log_level: str = "WARNING", **settings: str
+) -> Proxyd:
+    """Start `python -m proxyd serve` on free loopback ports and wait for /health to answer 200.
+
+    `settings` are extra environment settings, e.g. REQUEST_LOGGING="false"."""
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     http_port, api_port = free_port(), free_port()
@@ -134,6 +188,7 @@ def start_proxyd(workdir: Path, redis_port: int, log_level: str = "WARNING") -> 
         LOG_LEVEL=log_level,
         PYTHONUNBUFFERED="1",
     )
+    env.update(settings)
     # proxyd is normally installed (nox installs it with -e .); this also covers a bare checkout.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     # cwd = the data dir, so a developer's ./.env cannot change the benchmark's settings.

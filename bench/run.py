@@ -27,31 +27,24 @@ if __package__ in (None, ""):
     # Run as `python bench/run.py`: make `import bench` work from the repository root.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import nginx, proxyd_target, report
+from bench import extras, nginx, proxyd_target, report
+from bench import tls as bench_tls
 from bench.procs import LOOPBACK, free_port
-from bench.report import NOT_BUILT, Row
+from bench.report import Row
 from bench.wrk import LoadResult, h2load_available, run_h2load, run_wrk
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_HOST = "bench.local"
+OAUTH_HOST = "oauth.local"  # the same backend behind an OAuth-protected proxy
+HTTPS_HOST = "secure.local"  # the same backend over HTTPS (wrk resolves it via bench/tls.py)
 HEADERS = {"Host": BENCH_HOST}
 # A 1-minute load average above this when the run starts means other work competed for the CPU.
 BUSY_LOAD = 0.5
 # More failed requests (non-2xx, socket errors) than this share of a run fails the benchmark.
 MAX_ERROR_SHARE = 0.01
 
-# Rows for features that do not exist yet. The table keeps its final shape; when a feature
-# lands, measure it in `measure_all()` (next to the "proxyd" row) and delete its entry here.
-PENDING_ROWS = [
-    # createProxy(authEnabled: true, ...) + wrk -H "Authorization: Bearer <token>"
-    ("proxyd_oauth", "proxyd, OAuth-protected proxy (valid bearer token)", NOT_BUILT),
-    # proxyd with request logging to Redis turned on for the proxy
-    ("proxyd_logging", "proxyd, request logging on", NOT_BUILT),
-    # HTTPS: proxyd with HTTPS_PORT and a certificate; wrk against https://127.0.0.1:PORT/
-    ("proxyd_https", "proxyd plain proxy, HTTPS", NOT_BUILT),
-    # The nginx reference for the row above: `listen ... ssl` with a self-signed certificate
-    ("nginx_https", "nginx reverse proxy, HTTPS", "not measured yet: added with proxyd HTTPS"),
-]
+# proxyd with request logging off and on are measured alternately this many times each.
+LOGGING_ROUNDS = 3
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,6 +68,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-write", action="store_true", help="print only, leave the file")
     parser.add_argument("--skip-proxyd", action="store_true", help="measure only the nginx rows")
+    parser.add_argument("--skip-extras", action="store_true", help="skip bench/extras.py")
+    parser.add_argument(
+        "--extras-scale", type=float, default=1.0, help="shrink extras' sizes/counts, e.g. 0.05"
+    )
     parser.add_argument(
         "--keep-tmp", action="store_true", help="keep the temporary directory (configs, logs)"
     )
@@ -83,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--duration, --connections and --threads must be >= 1, --warmup >= 0")
     if args.connections < args.threads:
         parser.error("--connections must be at least --threads (wrk needs one per thread)")
+    if not args.extras_scale > 0:
+        parser.error("--extras-scale must be > 0")
     return args
 
 
@@ -139,6 +138,13 @@ class Bench:
         self.nginx_port = 0
         self.nginx_h2c_port = 0
         self.proxyd: proxyd_target.Proxyd | None = None
+        # The same proxyd with REQUEST_LOGGING=true, on the same Redis (the plain one has it off).
+        self.proxyd_logging: proxyd_target.Proxyd | None = None
+        self.oauth_token = ""  # "Bearer ..." for the OAuth-protected proxy row
+        self.https_skip = bench_tls.https_possible()  # why HTTPS rows cannot run, or ""
+        self.nginx_tls_port = 0
+        self.proxyd_tls_port = 0
+        self.hosts_file = self.tmp / "hosts"
         self.proxyd_error = ""
         self.create_timing: proxyd_target.CreateTiming | None = None
         self.create_timings: list[proxyd_target.CreateTiming] = []
@@ -159,11 +165,18 @@ class Bench:
         self.stack.callback(backend.stop)
         self.nginx_port = free_port()
         self.nginx_h2c_port = free_port() if self.use_h2load else 0
+        tls_files = None
+        if not self.https_skip:
+            self.nginx_tls_port = free_port()
+            cert, key = bench_tls.self_signed(self.tmp / "nginx-tls", HTTPS_HOST)
+            tls_files = (self.nginx_tls_port, cert, key)
+            self.hosts_file.write_text(f"127.0.0.1 localhost {HTTPS_HOST}\n")
         proxy = nginx.start_proxy(
             self.tmp / "nginx-proxy",
             self.nginx_port,
             self.backend_port,
             self.nginx_h2c_port or None,
+            tls_files,
         )
         self.stack.callback(proxy.stop)
         for port in (self.backend_port, self.nginx_port):
@@ -179,11 +192,28 @@ class Bench:
         """Start redis-server and proxyd, issue an admin token, create the bench.local proxy."""
         redis, redis_port = proxyd_target.start_redis(self.tmp / "redis")
         self.stack.callback(redis.stop)
-        proxyd = proxyd_target.start_proxyd(self.tmp / "proxyd", redis_port)
+        self.proxyd_tls_port = free_port()
+        proxyd = proxyd_target.start_proxyd(
+            self.tmp / "proxyd",
+            redis_port,
+            REQUEST_LOGGING="false",
+            HTTPS_PORT=str(self.proxyd_tls_port),
+            # The HTTPS proxy keeps its self-signed certificate: no ACME order leaves loopback.
+            ACME_DIRECTORY_URL=f"http://{LOOPBACK}:9/directory",
+        )
         self.stack.callback(proxyd.proc.stop)
+        logging_on = proxyd_target.start_proxyd(
+            self.tmp / "proxyd-logging", redis_port, REQUEST_LOGGING="true"
+        )
+        self.stack.callback(logging_on.proc.stop)
+        self.proxyd_logging = logging_on
         self.proxyd = proxyd
         proxyd.issue_admin_token()
         timing = proxyd_target.time_create_to_first_200(proxyd, self.backend_url, BENCH_HOST)
+        token = proxyd.create_protected_proxy(OAUTH_HOST, self.backend_url)
+        if not self.https_skip:
+            proxyd.create_https_proxy(HTTPS_HOST, self.backend_url)
+        self.oauth_token = f"Bearer {token}"
         print(
             f"created {BENCH_HOST} -> {self.backend_url} (first 200 after "
             f"{timing.first_200_ms:.1f} ms)"
@@ -205,13 +235,14 @@ class Bench:
 
     # --- load ----------------------------------------------------------------------------
 
-    def wrk(self, label: str, url: str) -> LoadResult:
+    def wrk(self, label: str, url: str, headers: dict[str, str] | None = None) -> LoadResult:
         """A warm-up wrk run (discarded), then the measured one."""
         a = self.args
+        headers = headers or HEADERS
         if a.warmup:
-            run_wrk(url, a.warmup, a.connections, a.threads, HEADERS)
+            run_wrk(url, a.warmup, a.connections, a.threads, headers)
         print(f"wrk {label}: {url} for {a.duration} s ...", flush=True)
-        result = run_wrk(url, a.duration, a.connections, a.threads, HEADERS)
+        result = run_wrk(url, a.duration, a.connections, a.threads, headers)
         print(f"  {result.summary()}", flush=True)
         return result
 
@@ -251,18 +282,74 @@ class Bench:
                 lambda: self.wrk("nginx proxy", f"http://{LOOPBACK}:{self.nginx_port}/"),
             ),
         ]
-        proxyd_row = Row("proxyd", "proxyd plain proxy")
-        if self.proxyd is not None:
-            proxyd = self.proxyd
+        proxyd_row = Row("proxyd", "proxyd plain proxy (request logging off)")
+        logging_row = Row("proxyd_logging", "proxyd, request logging on")
+        if self.proxyd is not None and self.proxyd_logging is not None:
+            proxyd, logging_on = self.proxyd, self.proxyd_logging
+            # Logging off and on alternate (LOGGING_ROUNDS runs each) and each row keeps its
+            # median run, so load from other processes hits both sides alike.
+            runs: dict[str, list[LoadResult]] = {"off": [], "on": []}
+            for _ in range(LOGGING_ROUNDS):
+                runs["off"].append(self.wrk("proxyd", f"{proxyd.http_url}/"))
+                runs["on"].append(self.wrk("proxyd logging", f"{logging_on.http_url}/"))
+            for row, key in ((proxyd_row, "off"), (logging_row, "on")):
+                ordered = sorted(runs[key], key=lambda r: r.requests_per_sec)
+                rows.append(self._measure(row, lambda o=ordered: o[len(o) // 2]))
+            on, off = logging_row.result, proxyd_row.result
+            if on and off and off.requests_per_sec > 0:
+                cost = 1 - on.requests_per_sec / off.requests_per_sec
+                logging_row.note = f"logging cost {cost:+.1%} req/s vs logging off"
+        else:
+            proxyd_row.note = self.proxyd_error or "skipped (--skip-proxyd)"
+            logging_row.note = proxyd_row.note
+            rows += [proxyd_row, logging_row]
+        oauth_row = Row("proxyd_oauth", "proxyd, OAuth-protected proxy (valid bearer token)")
+        if self.proxyd is not None and self.oauth_token:
+            proxyd, auth = self.proxyd, {"Host": OAUTH_HOST, "Authorization": self.oauth_token}
             rows.append(
-                self._measure(proxyd_row, lambda: self.wrk("proxyd", f"{proxyd.http_url}/"))
+                self._measure(
+                    oauth_row, lambda: self.wrk("proxyd oauth", f"{proxyd.http_url}/", auth)
+                )
+            )
+        else:
+            oauth_row.note = self.proxyd_error or "skipped (--skip-proxyd)"
+            rows.append(oauth_row)
+        rows += self.measure_https()
+        return rows
+
+    def measure_https(self) -> list[Row]:
+        """nginx and proxyd terminating TLS (self-signed ECDSA certificates, HTTP/1.1)."""
+        nginx_row = Row("nginx_https", "nginx reverse proxy, HTTPS")
+        proxyd_row = Row("proxyd_https", "proxyd plain proxy, HTTPS")
+        if self.https_skip:
+            nginx_row.note = proxyd_row.note = f"not measured: {self.https_skip}"
+            return [nginx_row, proxyd_row]
+        rows = [
+            self._measure(nginx_row, lambda: self.wrk_https(nginx_row.label, self.nginx_tls_port))
+        ]
+        if self.proxyd is not None:
+            rows.append(
+                self._measure(
+                    proxyd_row, lambda: self.wrk_https(proxyd_row.label, self.proxyd_tls_port)
+                )
             )
         else:
             proxyd_row.note = self.proxyd_error or "skipped (--skip-proxyd)"
             rows.append(proxyd_row)
-        # Not built yet: see PENDING_ROWS at the top of this file.
-        rows += [Row(key, label, note=note) for key, label, note in PENDING_ROWS]
         return rows
+
+    def wrk_https(self, label: str, port: int) -> LoadResult:
+        """wrk over TLS to https://HTTPS_HOST:port/ (SNI = HTTPS_HOST, resolved to 127.0.0.1)."""
+        a = self.args
+        url = f"https://{HTTPS_HOST}:{port}/"
+        if a.warmup:
+            bench_tls.run_wrk_resolving(url, self.hosts_file, a.warmup, a.connections, a.threads)
+        print(f"wrk {label}: {url} for {a.duration} s ...", flush=True)
+        result = bench_tls.run_wrk_resolving(
+            url, self.hosts_file, a.duration, a.connections, a.threads
+        )
+        print(f"  {result.summary()}", flush=True)
+        return result
 
     def measure_h2(self) -> list[Row]:
         """Optional cleartext HTTP/2 (h2c, prior knowledge) rows with h2load."""
@@ -421,6 +508,10 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         if not bench.use_h2load:
             print("h2load runs skipped (h2load not installed or --h2load off)")
         text = render(bench, rows, h2_rows, args)
+        if not (args.skip_extras or args.skip_proxyd):
+            text += "\n" + extras.render_extras(
+                extras.measure_extras(tmp / "extras", args.extras_scale)
+            )
 
     print()
     print(report.render_table(rows))
