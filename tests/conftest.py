@@ -57,7 +57,7 @@ def user_token(proxyd: ProxydProcess) -> str:
 
 @pytest.fixture
 def gql(proxyd: ProxydProcess, admin_token: str) -> GraphQLClient:
-    return GraphQLClient(proxyd.api_url, admin_token)
+    return GraphQLClient(proxyd.api_url, admin_token, proxyd.http_url)
 
 
 @pytest.fixture

@@ -117,3 +117,47 @@ async def test_subscription_without_token_is_closed_4403(proxyd):
                 except ConnectionClosed:
                     break
     assert ws.closed.code == 4403
+
+
+async def test_token_issue_for_a_protected_resource(proxyd, gql, backend):
+    """`proxyd token issue --audience URL` mints a service token for one protected proxy: it
+    opens that proxy and nothing else (not the management API, not another proxy)."""
+    for host in ("svc.test", "other-svc.test"):
+        await gql(
+            CREATE_PROXY,
+            {
+                "input": {
+                    "hostname": host,
+                    "targetUrl": backend.url,
+                    "authEnabled": True,
+                    "enableHttps": False,
+                }
+            },
+        )
+    result = proxyd.cli(
+        "token", "issue", "--scope", "user", "--subject", "robot", "--audience", "http://svc.test"
+    )
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient() as client:
+        with trio.fail_after(5):
+            while True:
+                ok = await client.get(
+                    proxyd.http_url + "/", headers={"Host": "svc.test", **headers}
+                )
+                if ok.status_code != 404:
+                    break
+                await trio.sleep(0.02)
+        other = await client.get(
+            proxyd.http_url + "/", headers={"Host": "other-svc.test", **headers}
+        )
+        anonymous = await client.get(proxyd.http_url + "/", headers={"Host": "svc.test"})
+    assert ok.status_code == 200
+    seen = dict(ok.json()["headers"])
+    assert seen["x-auth-user"] == "robot" and "authorization" not in seen
+    assert other.status_code == 401 and anonymous.status_code == 401
+    management = await GraphQLClient(proxyd.api_url, token).raw("{ proxies { hostname } }")
+    assert management.status_code == 401
+    bad = proxyd.cli("token", "issue", "--scope", "user", "--audience", "not a url")
+    assert bad.returncode == 1 and "must be a resource URL" in bad.stderr

@@ -18,7 +18,15 @@ from tests.support.processes import free_port
 
 
 async def create(gql, hostname: str, target: str, **extra) -> None:
+    """Create a proxy and wait until this proxyd serves it (the snapshot updates within ms)."""
     await gql(CREATE_PROXY, {"input": {"hostname": hostname, "targetUrl": target, **extra}})
+    async with httpx.AsyncClient(timeout=5) as client:
+        with trio.fail_after(5):
+            while True:
+                response = await client.get(gql.http_url, headers={"Host": hostname})
+                if "no proxy is configured" not in response.text:
+                    return
+                await trio.sleep(0.01)
 
 
 async def get(proxyd, host: str, path: str = "/", **kw) -> httpx.Response:
@@ -30,7 +38,7 @@ async def get(proxyd, host: str, path: str = "/", **kw) -> httpx.Response:
 
 async def test_new_proxy_serves_within_100ms_without_restart(proxyd, gql, backend):
     async with httpx.AsyncClient(timeout=5) as client:
-        await create(gql, "fresh.test", backend.url)
+        await gql(CREATE_PROXY, {"input": {"hostname": "fresh.test", "targetUrl": backend.url}})
         started = time.monotonic()
         while True:
             response = await client.get(proxyd.http_url + "/hello", headers={"Host": "fresh.test"})
@@ -121,7 +129,7 @@ async def test_trusted_proxy_forwarded_for_is_kept(start_proxyd, backend):
     proxyd = start_proxyd("trusting", TRUSTED_PROXIES="127.0.0.1/32")
     from tests.support.graphql import GraphQLClient
 
-    gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"))
+    gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"), proxyd.http_url)
     await create(gql, "lb.test", backend.url)
     response = await get(
         proxyd,
@@ -193,7 +201,7 @@ async def test_upstream_refused_is_502_and_timeout_is_504(start_proxyd, backend)
     proxyd = start_proxyd("timeouts", PROXY_REQUEST_TIMEOUT="1")
     from tests.support.graphql import GraphQLClient
 
-    gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"))
+    gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"), proxyd.http_url)
     await create(gql, "down.test", f"http://127.0.0.1:{free_port()}")
     await create(gql, "slow.test", backend.url)
     refused = await get(proxyd, "down.test")

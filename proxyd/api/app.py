@@ -24,6 +24,8 @@ from proxyd.api.context import ApiContext
 from proxyd.api.execution import execute
 from proxyd.api.graphql_ws import serve_graphql_ws
 from proxyd.api.resolvers import health_report
+from proxyd.logs.metrics import METRICS_CONTENT_TYPE, render_metrics
+from proxyd.oauth.blueprint import oauth_blueprint
 from proxyd.oauth.tokens import InvalidToken
 
 log = logging.getLogger("proxyd.api")
@@ -38,7 +40,12 @@ class AuthFailed(Exception):
 
 
 # Each module binds the part of schema.graphql its capability owns (it exports `bindables`).
-BINDING_MODULES = ("proxyd.api.resolvers",)
+BINDING_MODULES = (
+    "proxyd.api.resolvers",
+    "proxyd.api.logs_resolvers",
+    "proxyd.api.tls_resolvers",
+    "proxyd.api.oauth_resolvers",
+)
 
 
 def build_schema() -> GraphQLSchema:
@@ -64,6 +71,7 @@ def create_api_app(base: ApiContext) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     schema = build_schema()
     explorer_html = ExplorerGraphiQL(title="proxyd GraphQL").html(None)
+    app.register_blueprint(oauth_blueprint(base))  # the OAuth 2.1 authorization server
 
     async def context_for(authorization: str | None) -> ApiContext:
         context = attrs.evolve(base, identity=None, auth_error=None)
@@ -76,12 +84,21 @@ def create_api_app(base: ApiContext) -> QuartTrio:
             context.identity = await base.verifier.verify(token.strip())
         except InvalidToken as exc:
             raise AuthFailed(str(exc)) from None
+        if base.manager.auth.is_revoked(context.identity.claims.get("jti")):
+            raise AuthFailed("the token was revoked.")
         return context
 
     @app.get("/health")
     async def health() -> Response:
         report = await health_report(base)
         return _json(report, 200 if report["status"] == "ok" else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        # Only on API_PORT itself: through the public `localhost` proxy it is not found.
+        if request.scope.get("proxyd.client_ip") is not None:
+            return _error("not found.", "NOT_FOUND", 404)
+        return Response(await render_metrics(base), content_type=METRICS_CONTENT_TYPE)
 
     @app.get("/graphql")
     async def playground() -> Response:

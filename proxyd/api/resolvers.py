@@ -104,6 +104,7 @@ async def health_report(context: ApiContext) -> dict[str, Any]:
         "instance": context.settings.instance,
         "redis": "ok" if redis_ok else "unreachable",
         "proxies": len(context.manager.proxies),
+        "log_records_dropped": context.request_log.dropped if context.request_log else 0,
     }
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from proxyd.cli import proxies, routes, services
+from proxyd.cli import certs, logs, oauth, proxies, routes, services
 from proxyd.cli.errors import CliError
 from proxyd.cli.options import api_options
 from proxyd.config import SettingsError, load_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from proxyd.runtime.entry import run
     from proxyd.runtime.logging_setup import configure_logging
-    from proxyd.runtime.service import run
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.app_log_buffer)
     return run(settings)
 
 
@@ -34,7 +34,7 @@ def _token_issue(args: argparse.Namespace) -> int:
         return 2
     scopes = [s for part in args.scope for s in part.replace(",", " ").split()]
     try:
-        token = trio.run(issue_token, settings, scopes, args.subject, ttl)
+        token = trio.run(issue_token, settings, scopes, args.subject, ttl, args.audience)
     except IssueError as exc:
         print(f"proxyd: {exc}", file=sys.stderr)
         return 1
@@ -64,10 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     issue.add_argument("--subject", default="admin", help="who the token names (default: admin)")
     issue.add_argument("--ttl", default="1h", help="lifetime: seconds or 15m, 1h, 7d (default 1h)")
+    issue.add_argument(
+        "--audience",
+        action="append",
+        metavar="URL",
+        help="resource URL of a protected proxy the token is for (repeatable); "
+        "default: the management API",
+    )
     issue.set_defaults(func=_token_issue)
 
     api = api_options()
-    for group in (proxies, routes, services):
+    for group in (proxies, routes, services, logs, certs, oauth):
         group.register(sub, api)
     return parser
 

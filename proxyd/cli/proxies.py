@@ -82,6 +82,8 @@ def _create(args: argparse.Namespace) -> int:
         "customHeaders": as_dict(args.header),
         "customResponseHeaders": as_dict(args.response_header),
         "certName": args.cert_name,
+        "certEmail": args.email,
+        "redirectToHttps": args.redirect_to_https,
     }
     data = call(args, CREATE, {"input": {k: v for k, v in fields.items() if v is not None}})
     if args.json:
@@ -101,6 +103,8 @@ def _update(args: argparse.Namespace) -> int:
         "preserveHostHeader": args.preserve_host,
         "customHeaders": as_dict(args.header),
         "customResponseHeaders": as_dict(args.response_header),
+        "redirectToHttps": args.redirect_to_https,
+        "certEmail": args.email,
     }
     changes = {k: v for k, v in fields.items() if v is not None}
     if not changes:
@@ -185,6 +189,15 @@ def register(sub: argparse._SubParsersAction, api: argparse.ArgumentParser) -> N
     )
     _header_options(create, replaces=False)
     create.add_argument("--cert-name", metavar="NAME", help="certificate to serve HTTPS with")
+    create.add_argument(
+        "--email", metavar="EMAIL", help="ACME account email for its certificate (ADMIN_EMAIL)"
+    )
+    create.add_argument(
+        "--redirect-to-https",
+        action="store_true",
+        default=None,
+        help="answer plain-HTTP requests with a redirect to HTTPS",
+    )
     create.set_defaults(func=_create)
 
     update = actions.add_parser(
@@ -209,6 +222,10 @@ def register(sub: argparse._SubParsersAction, api: argparse.ArgumentParser) -> N
     update.add_argument(
         "--preserve-host", action=flag, help="send the client's Host header to the target"
     )
+    update.add_argument(
+        "--redirect-to-https", action=flag, help="redirect plain-HTTP requests to HTTPS"
+    )
+    update.add_argument("--email", metavar="EMAIL", help="ACME account email for its certificate")
     _header_options(update, replaces=True)
     update.set_defaults(func=_update)
 

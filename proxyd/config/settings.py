@@ -87,10 +87,69 @@ def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IP
     return tuple(nets)
 
 
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}.")
+
+
+def _log_format(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("text", "json"):
+        raise SettingsError(f"{name} must be text or json, not {raw!r}.")
+    return value
+
+
+def _workers(name: str, raw: str) -> int:
+    if raw.strip().lower() in ("", "auto"):
+        return os.cpu_count() or 1
+    return _positive_int(name, raw)
+
+
 def _host(name: str, raw: str) -> str:
     value = raw.strip()
     if not value:
         raise SettingsError(f"{name} must be an address to listen on, such as 0.0.0.0.")
+    return value
+
+
+def _non_negative_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise SettingsError(f"{name} must be a number of seconds, 0 or more, not {raw!r}.")
+    return value
+
+
+def _rsa_key_size(name: str, raw: str) -> int:
+    if raw.strip() not in ("2048", "3072", "4096"):
+        raise SettingsError(f"{name} must be 2048, 3072 or 4096, not {raw!r}.")
+    return int(raw)
+
+
+def _key_type(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("rsa", "ecdsa"):
+        raise SettingsError(f"{name} must be rsa or ecdsa, not {raw!r}.")
+    return value
+
+
+def _challenge(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("http-01", "tls-alpn-01"):
+        raise SettingsError(f"{name} must be http-01 or tls-alpn-01, not {raw!r}.")
+    return value
+
+
+def _directory_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise SettingsError(f"{name} must be an https:// URL of an ACME directory, not {raw!r}.")
     return value
 
 
@@ -125,7 +184,102 @@ class Settings:
     http_port: int = setting(
         "HTTP_PORT", "80", _port, "Public HTTP listener port (0: any free port)."
     )
-    https_port: int = setting("HTTPS_PORT", "443", _port, "Public HTTPS listener port.")
+    https_port: int = setting(
+        "HTTPS_PORT", "443", _port, "Public HTTPS listener port (0: any free port)."
+    )
+    # -- TLS capability: certificates, ACME, renewal --------------------------------------------
+    self_signed_cn: str = setting(
+        "SELF_SIGNED_CN",
+        "localhost",
+        _str,
+        "Common name of the self-signed certificate served when no certificate covers a name.",
+    )
+    self_signed_days: int = setting(
+        "SELF_SIGNED_DAYS", "365", _positive_int, "Validity in days of self-signed certificates."
+    )
+    acme_directory_url: str = setting(
+        "ACME_DIRECTORY_URL",
+        "https://acme-v02.api.letsencrypt.org/directory",
+        _directory_url,
+        "ACME directory for certificates (Let's Encrypt production, or any ACME CA).",
+    )
+    acme_staging_url: str = setting(
+        "ACME_STAGING_URL",
+        "https://acme-staging-v02.api.letsencrypt.org/directory",
+        _directory_url,
+        "ACME directory used for certificates requested with staging=true.",
+    )
+    acme_ca_bundle: str = setting(
+        "ACME_CA_BUNDLE",
+        "",
+        _str,
+        "PEM file of CA certificates to trust for the ACME directory's HTTPS (Pebble, private "
+        "CAs). Empty: the system's trust store.",
+    )
+    rsa_key_size: int = setting(
+        "RSA_KEY_SIZE",
+        "2048",
+        _rsa_key_size,
+        "RSA key size for new certificates (2048, 3072, 4096).",
+    )
+    cert_key_type: str = setting(
+        "CERT_KEY_TYPE",
+        "rsa",
+        _key_type,
+        "Key type of new certificates when a request does not say: rsa or ecdsa (P-256).",
+    )
+    acme_challenge: str = setting(
+        "ACME_CHALLENGE",
+        "http-01",
+        _challenge,
+        "ACME challenge used when a request does not say: http-01 (port 80) or tls-alpn-01 "
+        "(port 443).",
+    )
+    acme_poll_max_attempts: int = setting(
+        "ACME_POLL_MAX_ATTEMPTS",
+        "60",
+        _positive_int,
+        "How many times an order's authorizations and finalization are polled before giving up.",
+    )
+    acme_poll_interval_seconds: float = setting(
+        "ACME_POLL_INTERVAL_SECONDS", "2", _positive_float, "Seconds between ACME polls."
+    )
+    acme_poll_initial_wait: float = setting(
+        "ACME_POLL_INITIAL_WAIT",
+        "0",
+        _non_negative_float,
+        "Seconds to wait after answering challenges before the first poll.",
+    )
+    cert_gen_max_workers: int = setting(
+        "CERT_GEN_MAX_WORKERS",
+        "5",
+        _positive_int,
+        "Certificate orders run at the same time in one proxyd process (worker threads).",
+    )
+    cert_status_retention_seconds: int = setting(
+        "CERT_STATUS_RETENTION_SECONDS",
+        "300",
+        _positive_int,
+        "Seconds the status of a finished order (ready or failed) is kept in cert:status:{name}.",
+    )
+    renewal_check_interval: float = setting(
+        "RENEWAL_CHECK_INTERVAL",
+        "86400",
+        _positive_float,
+        "Seconds between checks for certificates that need renewing.",
+    )
+    renewal_threshold_days: float = setting(
+        "RENEWAL_THRESHOLD_DAYS",
+        "30",
+        _positive_float,
+        "Renew certificates that expire within this many days.",
+    )
+    admin_email: str = setting(
+        "ADMIN_EMAIL",
+        "",
+        _str,
+        "Contact email for ACME accounts when a request gives none (may be empty).",
+    )
     api_port: int = setting(
         "API_PORT",
         "9000",
@@ -167,6 +321,100 @@ class Settings:
         "Issuer of proxyd's tokens (no trailing slash). Default: https://auth.BASE_DOMAIN, or "
         "http://localhost when BASE_DOMAIN is localhost.",
     )
+    # -- OAuth 2.1 authorization server (proxyd.oauth) --------------------------------------------
+    github_client_id: str = setting(
+        "GITHUB_CLIENT_ID", "", _str, "Client ID of the GitHub OAuth app used for login."
+    )
+    github_client_secret: str = setting(
+        "GITHUB_CLIENT_SECRET", "", _str, "Client secret of that GitHub OAuth app (never logged)."
+    )
+    github_base_url: str = setting(
+        "GITHUB_BASE_URL",
+        "https://github.com",
+        _str,
+        "GitHub's web URL (login/oauth/authorize, access_token, device/code): GitHub Enterprise.",
+    )
+    github_api_url: str = setting(
+        "GITHUB_API_URL",
+        "https://api.github.com",
+        _str,
+        "GitHub's REST API URL (/user, /user/emails, /user/orgs).",
+    )
+    oauth_access_token_lifetime: int = setting(
+        "OAUTH_ACCESS_TOKEN_LIFETIME", "1800", _positive_int, "Access token lifetime in seconds."
+    )
+    oauth_refresh_token_lifetime: int = setting(
+        "OAUTH_REFRESH_TOKEN_LIFETIME",
+        "31536000",
+        _positive_int,
+        "Refresh token lifetime in seconds (a refresh token is single-use; each use rotates it).",
+    )
+    oauth_session_timeout: int = setting(
+        "OAUTH_SESSION_TIMEOUT",
+        "300",
+        _positive_int,
+        "Seconds a login in progress may take (consent, GitHub round trip, device code).",
+    )
+    oauth_client_lifetime: int = setting(
+        "OAUTH_CLIENT_LIFETIME",
+        "7776000",
+        _positive_int,
+        "Seconds a dynamically registered client is kept.",
+    )
+    oauth_jwt_private_key_b64: str = setting(
+        "OAUTH_JWT_PRIVATE_KEY_B64",
+        "",
+        _str,
+        "Base64 of a PEM RSA private key to sign tokens with; empty: a key is generated once and "
+        "kept in Redis.",
+    )
+    oauth_allowed_github_users: str = setting(
+        "OAUTH_ALLOWED_GITHUB_USERS",
+        "*",
+        _str,
+        "Comma-separated GitHub logins allowed to sign in (* = everyone); a proxy's "
+        "auth_required_users overrides it.",
+    )
+    oauth_admin_users: str = setting(
+        "OAUTH_ADMIN_USERS", "", _str, "GitHub logins granted scope admin (* = everyone)."
+    )
+    oauth_user_users: str = setting(
+        "OAUTH_USER_USERS", "*", _str, "GitHub logins granted scope user (* = everyone)."
+    )
+    oauth_mcp_users: str = setting(
+        "OAUTH_MCP_USERS", "*", _str, "GitHub logins granted scope mcp (* = everyone)."
+    )
+    oauth_localhost_admin_users: str = setting(
+        "OAUTH_LOCALHOST_ADMIN_USERS",
+        "",
+        _str,
+        "Scope admin for the localhost proxy (management API); empty: OAUTH_ADMIN_USERS.",
+    )
+    oauth_localhost_user_users: str = setting(
+        "OAUTH_LOCALHOST_USER_USERS",
+        "",
+        _str,
+        "Scope user for the localhost proxy; empty: OAUTH_USER_USERS.",
+    )
+    oauth_localhost_mcp_users: str = setting(
+        "OAUTH_LOCALHOST_MCP_USERS",
+        "",
+        _str,
+        "Scope mcp for the localhost proxy; empty: OAUTH_MCP_USERS.",
+    )
+    oauth_cimd_allow_private: bool = setting(
+        "OAUTH_CIMD_ALLOW_PRIVATE",
+        "false",
+        _bool,
+        "Let Client ID Metadata Document URLs resolve to loopback/private addresses (local "
+        "development only).",
+    )
+    oauth_device_poll_interval: int = setting(
+        "OAUTH_DEVICE_POLL_INTERVAL",
+        "5",
+        _positive_int,
+        "Seconds a device-flow client must wait between polls of the token endpoint.",
+    )
     instance_id: str = setting(
         "PROXYD_INSTANCE_ID",
         "",
@@ -196,6 +444,64 @@ class Settings:
         "5",
         _positive_float,
         "Seconds open requests get to finish after SIGINT/SIGTERM before they are cut.",
+    )
+    workers: int = setting(
+        "WORKERS",
+        "auto",
+        _workers,
+        "proxyd processes sharing the listening sockets and Redis (auto: one per CPU core). "
+        "1 runs everything in a single process.",
+    )
+    request_logging: bool = setting(
+        "REQUEST_LOGGING",
+        "true",
+        _bool,
+        "Record every proxied request in Redis (indexes, stats, live stream) and count it in "
+        "/metrics. false: no per-request instrumentation at all.",
+    )
+    log_retention_hours: float = setting(
+        "LOG_RETENTION_HOURS",
+        "24",
+        _positive_float,
+        "Hours request records, their indexes and hourly stats are kept in Redis (fractions "
+        "allowed).",
+    )
+    log_slow_seconds: float = setting(
+        "LOG_SLOW_SECONDS",
+        "1",
+        _positive_float,
+        "Requests taking at least this many seconds go into the slow-request index.",
+    )
+    log_buffer_size: int = setting(
+        "LOG_BUFFER_SIZE",
+        "10000",
+        _positive_int,
+        "Request records held in memory while Redis is slow; beyond this they are dropped and "
+        "counted (requests never wait).",
+    )
+    log_batch_interval: float = setting(
+        "LOG_BATCH_INTERVAL",
+        "0.1",
+        _positive_float,
+        "Seconds the request-log writer gathers records before writing them in one pipeline.",
+    )
+    log_stream_maxlen: int = setting(
+        "LOG_STREAM_MAXLEN",
+        "10000",
+        _positive_int,
+        "Approximate number of records kept in the live stream stream:requests.",
+    )
+    log_format: str = setting(
+        "LOG_FORMAT",
+        "text",
+        _log_format,
+        "Application log lines on stderr: text (key=value fields) or json (one object a line).",
+    )
+    app_log_buffer: int = setting(
+        "APP_LOG_BUFFER",
+        "1000",
+        _positive_int,
+        "Recent application log lines kept in memory for the applicationLogs GraphQL query.",
     )
 
     @property

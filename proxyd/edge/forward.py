@@ -10,6 +10,7 @@ become 502 (refused, broken) or 504 (timed out) with a plain-text body.
 from __future__ import annotations
 
 import logging
+import time
 
 import trio
 
@@ -38,6 +39,7 @@ async def send_error(send, status: int, message: str, headers: Headers | None = 
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
+                (b"x-content-type-options", b"nosniff"),
                 *(headers or []),
             ],
         }
@@ -100,6 +102,7 @@ async def forward_http(
 
     if has_body and chunked:
         headers = [*headers, (b"transfer-encoding", b"chunked")]
+    started = time.perf_counter()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_disconnect, nursery.cancel_scope)
         try:
@@ -115,6 +118,7 @@ async def forward_http(
             nursery.cancel_scope.cancel()
             return 0
         except UpstreamTimeout:
+            scope["proxyd.upstream_error"] = "timeout"
             await send_error(
                 send, 504, f"504 Gateway Timeout: the upstream for {label} did not answer in time."
             )
@@ -123,11 +127,14 @@ async def forward_http(
         except UpstreamError as exc:
             level = logging.INFO if isinstance(exc, UpstreamConnectError) else logging.WARNING
             log.log(level, "upstream for %s failed: %s", label, exc)
+            scope["proxyd.upstream_error"] = type(exc).__name__
             await send_error(
                 send, 502, f"502 Bad Gateway: the upstream for {label} could not be reached."
             )
             nursery.cancel_scope.cancel()
             return 502
+        # Time to the upstream's response head (the request log reads it from the scope).
+        scope["proxyd.upstream_ms"] = (time.perf_counter() - started) * 1000
         try:
             await send(
                 {

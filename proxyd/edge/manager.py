@@ -19,6 +19,7 @@ from proxyd.config import Settings
 from proxyd.edge.proxy_app import INTERNAL_SERVICES, ProxyApp
 from proxyd.edge.routing import RouteTable
 from proxyd.events.bus import Event, EventBus
+from proxyd.oauth.protect import ProxyAuth
 from proxyd.store.models import Proxy, Route
 from proxyd.store.repository import Store
 
@@ -31,7 +32,9 @@ class ProxyManager:
         self.store = store
         self.api_app = api_app
         self.bus = bus
+        self.request_log: Any = None  # proxyd.logs RequestLog; None: requests not recorded
         self.proxies: dict[str, ProxyApp] = {}
+        self.auth = ProxyAuth(settings, store, self._proxy)  # checks for auth-enabled proxies
         self.routes = RouteTable([])
         self.services: dict[str, str] = {}
         self._nursery: trio.Nursery | None = None
@@ -57,6 +60,7 @@ class ProxyManager:
             proxies = await self.store.list_proxies()
             routes = await self.store.list_routes()
             services = await self.store.list_external_services()
+            await self.auth.reload()
             self.routes = RouteTable(routes)
             self.services = {s.service_name: s.target_url for s in services if s.routing_enabled}
             wanted = {p.hostname: p for p in proxies}
@@ -93,6 +97,8 @@ class ProxyManager:
                 self.services = {
                     s.service_name: s.target_url for s in services if s.routing_enabled
                 }
+            elif kind == "token_revoked":
+                self.auth.apply_event(event.data)
         self.bus.publish(event)
 
     async def _put(self, proxy: Proxy) -> None:
@@ -114,6 +120,10 @@ class ProxyManager:
             log.info("proxy %s removed", hostname)
 
     # -- target resolution (hot path: dict lookups only) -----------------------------------------
+    def _proxy(self, hostname: str) -> Proxy | None:
+        app = self.proxies.get(hostname)
+        return app.proxy if app is not None else None
+
     def is_internal(self, url: str) -> bool:
         if url.startswith("internal://"):
             return True

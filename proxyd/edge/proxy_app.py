@@ -17,6 +17,7 @@ from proxyd.edge.headers import client_ip, request_host, upstream_request_header
 from proxyd.edge.routing import RouteTable
 from proxyd.edge.upstream import new_pool, parse_target
 from proxyd.edge.websocket import forward_websocket
+from proxyd.logs.hotpath import observe
 from proxyd.store.models import Proxy
 
 if TYPE_CHECKING:
@@ -67,7 +68,11 @@ class ProxyApp:
     async def __call__(self, scope: dict, receive, send) -> None:
         self.in_flight += 1
         try:
-            await self.handle(scope, receive, send)
+            request_log = self.manager.request_log
+            if request_log is None or "proxyd.hops" in scope or scope["type"] == "lifespan":
+                await self.handle(scope, receive, send)
+            else:
+                await observe(request_log, self.proxy.hostname, self.handle, scope, receive, send)
         finally:
             self.in_flight -= 1
             if not self.in_flight:
@@ -82,6 +87,14 @@ class ProxyApp:
                 scope, send, 503, f"503 Service Unavailable: {proxy.hostname} is disabled."
             )
             return
+        extra = proxy.custom_headers
+        if proxy.auth_enabled:  # proxyd.oauth.protect: local token check, no Redis round trip
+            outcome = await manager.auth.check(scope, proxy)
+            if outcome.status:
+                await outcome.send(scope, send)
+                return
+            scope = dict(scope, headers=outcome.request_headers or scope["headers"])
+            extra = {**(extra or {}), **outcome.headers}
         path = scope["path"]
         route = RouteTable.match(manager.routes.for_proxy(proxy), scope.get("method", "GET"), path)
         target = manager.resolve_target(route, proxy) if route else proxy.target_url
@@ -116,7 +129,7 @@ class ProxyApp:
             auth_prefix=proxy.auth_header_prefix.lower().encode("latin-1"),
             preserve_host=proxy.preserve_host_header or internal,
             upstream_host=upstream_host,
-            extra=proxy.custom_headers,
+            extra=extra,
         )
         if internal:
             inner = dict(scope, headers=headers)

@@ -14,11 +14,9 @@ a growing delay; a failure while starting stops proxyd with one clear sentence.
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -33,18 +31,19 @@ from proxyd.edge.listener import serve_asgi
 from proxyd.edge.manager import ProxyManager
 from proxyd.events.bus import EventBus
 from proxyd.events.consumer import consume_events
+from proxyd.logs.writer import RequestLog
 from proxyd.oauth.keys import current_signing_key
 from proxyd.oauth.tokens import TokenVerifier
+from proxyd.runtime.children import watch_parent
 from proxyd.runtime.defaults import install_defaults
-from proxyd.store.embedded import EmbeddedRedisError, run_embedded_redis
+from proxyd.runtime.errors import StartupError, find_exception
+from proxyd.runtime.workers import bind_problem, inherited_sockets, is_worker
+from proxyd.store.embedded import run_embedded_redis
 from proxyd.store.redis import connect, describe
 from proxyd.store.repository import Store
+from proxyd.tls.manager import CertManager
 
 log = logging.getLogger("proxyd")
-
-
-class StartupError(RuntimeError):
-    """proxyd cannot start; the message is one sentence saying why and what to do."""
 
 
 async def supervise(
@@ -86,28 +85,26 @@ async def _wait_for_redis(client, url: str, timeout: float = 10.0) -> None:
     )
 
 
-async def _listen(nursery, app, bind: str, what: str, setting: str, shutdown, settings) -> list:
+async def _listen(
+    nursery, app, bind: str, what: str, setting: str, shutdown, settings, ssl_context=None
+) -> list:
     try:
         return await nursery.start(
             lambda task_status: serve_asgi(
                 app,
                 bind,
+                sock=inherited_sockets().get(what.lower()),  # set when we are a worker
                 shutdown_event=shutdown,
                 graceful_timeout=settings.shutdown_timeout,
+                ssl_context=ssl_context,
                 task_status=task_status,
             )
         )
     except BaseException as raised:
-        exc = _find(raised, (OSError,))
+        exc = find_exception(raised, (OSError,))
         if exc is None:
             raise
-        reason = {
-            errno.EADDRINUSE: "is already in use",
-            errno.EACCES: "needs root (ports below 1024) or CAP_NET_BIND_SERVICE",
-        }.get(exc.errno, f"cannot be opened ({exc.strerror})")
-        raise StartupError(
-            f"the {what} address {bind} {reason}; set {setting} to another port."
-        ) from None
+        raise StartupError(bind_problem(what, bind, setting, exc)) from None
 
 
 async def serve(settings: Settings, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -135,14 +132,26 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
     manager = ProxyManager(settings, store, api_app=None, bus=bus)
     context = ApiContext(settings, store, manager, verifier)
     # TLS capability: build the certificate manager here and set context.certs.
+    certs = CertManager(settings, store, bus, lambda host: _proxy_of(manager, host))
+    context.certs = certs
+    dispatcher = Dispatcher(manager, acme=certs.http01)
     # Logging capability: build the request log here and set context.request_log.
+    request_log = RequestLog(settings, redis_url)
+    context.request_log = request_log
+    manager.request_log = request_log if settings.request_logging else None
     manager.api_app = create_api_app(context)
     shutdown = trio.Event()
     ports: dict = {}
     async with trio.open_nursery() as services:
         await services.start(manager.run)
         # TLS capability: start the certificate store loader and the renewal loop here.
+        await services.start(functools.partial(supervise, "certificate manager", certs.run))
+        services.start_soon(functools.partial(supervise, "renewal loop", certs.renew_forever))
         # Logging capability: start the request-log writer here.
+        if settings.request_logging:
+            await services.start(
+                functools.partial(supervise, "request-log writer", request_log.run)
+            )
         await services.start(
             functools.partial(
                 supervise,
@@ -165,7 +174,7 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
             )
             http = await _listen(
                 listeners,
-                Dispatcher(manager),
+                dispatcher,
                 _bind(settings.server_host, settings.http_port),
                 "HTTP",
                 "HTTP_PORT",
@@ -174,7 +183,19 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
             )
             ports = {"api": _port(api), "http": _port(http)}
             # TLS capability: start the HTTPS listener here and add ports["https"].
-            listeners.start_soon(_watch_signals, shutdown)
+            https = await _listen(
+                listeners,
+                dispatcher,
+                _bind(settings.server_host, settings.https_port),
+                "HTTPS",
+                "HTTPS_PORT",
+                shutdown,
+                settings,
+                ssl_context=certs.sni.listener_context,
+            )
+            ports["https"] = dispatcher.https_port = _port(https)
+            log.info("https on %s:%s", settings.server_host, ports["https"])
+            listeners.start_soon(_wait_for_stop, shutdown)
             log.info(
                 "proxyd %s ready: http on %s:%s, API on http://127.0.0.1:%s/graphql, redis %s, "
                 "instance %s, %d proxies",
@@ -196,6 +217,11 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
     return ports
 
 
+def _proxy_of(manager: ProxyManager, host: str):
+    app = manager.proxies.get(host)
+    return None if app is None else app.proxy
+
+
 def _bind(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -204,35 +230,20 @@ def _port(binds: list[str]) -> int:
     return int(binds[0].rsplit(":", 1)[1])
 
 
+async def _wait_for_stop(shutdown: trio.Event) -> None:
+    """Set shutdown on SIGINT/SIGTERM or, in a worker, when the supervisor is gone; then stop
+    watching, so the listeners' nursery can close."""
+    async with trio.open_nursery() as watchers:
+        watchers.start_soon(_watch_signals, shutdown)
+        if is_worker():
+            watchers.start_soon(watch_parent, shutdown)
+        await shutdown.wait()
+        watchers.cancel_scope.cancel()
+
+
 async def _watch_signals(shutdown: trio.Event) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
             log.info("received %s: draining", signal.Signals(signum).name)
             shutdown.set()
             return
-
-
-def _find(exc: BaseException, types: tuple) -> BaseException | None:
-    if isinstance(exc, types):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _find(inner, types)
-            if found is not None:
-                return found
-    return None
-
-
-def run(settings: Settings) -> int:
-    """Run proxyd in this process; returns the exit code (errors become one line on stderr)."""
-    try:
-        trio.run(serve, settings)
-    except BaseException as exc:
-        problem = _find(exc, (StartupError, EmbeddedRedisError))
-        if problem is not None:
-            print(f"proxyd: {problem}", file=sys.stderr)
-            return 1
-        if _find(exc, (KeyboardInterrupt,)) is not None:
-            return 0
-        raise
-    return 0

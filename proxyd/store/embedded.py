@@ -6,6 +6,7 @@ append-only file there, so configuration survives restarts of proxyd and of the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -69,8 +70,30 @@ async def _ping(url: str) -> bool:
         with trio.fail_after(1):
             async with client:
                 return bool(await client.ping())
-    except (OSError, RedisError, trio.TooSlowError):
-        return False
+    except (OSError, RedisError, trio.TooSlowError, ExceptionGroup):
+        return False  # coredis raises connection errors inside an exception group
+
+
+async def _shut_down_orphan(url: str) -> bool:
+    """Stop a redis-server on our socket whose proxyd died (its parent is now init): it saves
+    its append-only file on SHUTDOWN, and we start a supervised one on the same data."""
+    try:
+        client = connect(url)
+        with trio.fail_after(5):
+            async with client:
+                pid = int((await client.info("server"))["process_id"])
+                stat = await trio.Path(f"/proc/{pid}/stat").read_text()
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                if parent != 1:
+                    return False  # a live proxyd owns it
+                with contextlib.suppress(RedisError):
+                    await client.shutdown()
+    except (OSError, RedisError, trio.TooSlowError, KeyError, ValueError, ExceptionGroup):
+        return False  # coredis raises connection errors inside an exception group
+    with trio.move_on_after(5):
+        while await _ping(url):
+            await trio.sleep(0.05)
+    return True
 
 
 async def _wait_ready(url: str, process: trio.Process, timeout: float = 10.0) -> None:
@@ -97,12 +120,14 @@ async def run_embedded_redis(data_path: Path, *, task_status=trio.TASK_STATUS_IG
     url = socket_url(data_path)
     sock = socket_path(data_path)
     if sock.exists():
+        if await _ping(url) and await _shut_down_orphan(url):
+            log.warning("stopped an orphaned embedded redis-server left by a proxyd that died")
         if await _ping(url):
             raise EmbeddedRedisError(
                 f"another redis-server already serves {sock} (is another proxyd using "
                 f"PROXYD_DATA_DIR={data_path}?). Stop it, or set REDIS_URL={url} to share it."
             )
-        sock.unlink()
+        sock.unlink(missing_ok=True)
     delay = 0.5
     started = False
     while True:

@@ -82,6 +82,7 @@ class Proxy:
     hostname: str
     target_url: str
     cert_name: str | None = None
+    cert_email: str | None = None  # ACME account email for its automatic certificate
     owner_token_hash: str | None = None
     created_by: str | None = None
     created_at: str | None = None
@@ -89,6 +90,7 @@ class Proxy:
     enabled: bool = True
     enable_http: bool = True
     enable_https: bool = True
+    redirect_to_https: bool = False
     preserve_host_header: bool = True
     custom_headers: dict[str, str] | None = None
     custom_response_headers: dict[str, str] | None = None
@@ -104,6 +106,9 @@ class Proxy:
     auth_cookie_name: str = "unified_auth_token"
     auth_header_prefix: str = "X-Auth-"
     auth_excluded_paths: list[str] | None = None
+    oauth_admin_users: list[str] | None = None  # who gets scope admin here (None: global)
+    oauth_user_users: list[str] | None = None
+    oauth_mcp_users: list[str] | None = None
     route_mode: str = "all"
     enabled_routes: list[str] = attrs.Factory(list)
     disabled_routes: list[str] = attrs.Factory(list)

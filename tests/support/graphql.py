@@ -8,9 +8,10 @@ import httpx
 
 
 class GraphQLClient:
-    def __init__(self, api_url: str, token: str | None) -> None:
+    def __init__(self, api_url: str, token: str | None, http_url: str | None = None) -> None:
         self.url = f"{api_url}/graphql"
         self.token = token
+        self.http_url = http_url  # the public listener of the same proxyd, when known
 
     async def raw(self, query: str, variables: dict | None = None, token: str | None = None):
         token = token if token is not None else self.token

@@ -92,8 +92,12 @@ class ProxydProcess:
             "PROXYD_DATA_DIR": str(data_dir),
             "HTTP_PORT": str(self.http_port),
             "HTTPS_PORT": "0",
+            # Never reach a real CA from tests: orders fail fast against a closed loopback port.
+            "ACME_DIRECTORY_URL": "https://127.0.0.1:9/directory",
+            "ACME_STAGING_URL": "https://127.0.0.1:9/directory",
             "API_PORT": str(self.api_port),
             "LOG_LEVEL": "DEBUG",
+            "WORKERS": "1",
             "SHUTDOWN_TIMEOUT": "2",
             "RECONCILE_INTERVAL": "30",
             "PYTHONUNBUFFERED": "1",
