@@ -239,3 +239,75 @@ def test_cimd_document_on_loopback_when_allowed(start_proxyd, github):
         assert Browser().run(other)["_status"] == "400"
     finally:
         httpd.shutdown()
+
+
+def test_sessions_list_and_revoke(start_proxyd, github):
+    from tests.support.oauth import register
+
+    proc = start_oauth_proxyd(start_proxyd, github, OAUTH_ADMIN_USERS="alice")
+    issuer = proc.api_url
+    admin = {"Authorization": f"Bearer {device_login(issuer, 'admin user')['access_token']}"}
+    gql = f"{issuer}/graphql"
+
+    def graphql(query: str, variables: dict | None = None, headers: dict = admin) -> dict:
+        return httpx.post(
+            gql, headers=headers, json={"query": query, "variables": variables}
+        ).json()
+
+    client = register(issuer)
+    browser = Browser()
+
+    def sign_in() -> bool:
+        """One authorization; True when the consent page was shown."""
+        before = len(browser.pages)
+        _, challenge = pkce()
+        result = browser.run(authorize_url(issuer, client["client_id"], challenge))
+        assert "code" in result, result
+        return any(consent_form(p.text) for p in browser.pages[before:] if p.status_code == 200)
+
+    assert sign_in()  # first time: consent
+    assert not sign_in()  # the session remembers the approval
+    cookie = browser.client.cookies.get("proxyd_session")
+    assert cookie
+    listing = graphql(
+        "query($u: String) { oauthSessions(user: $u) { id user clientId createdAt expiresAt } }",
+        {"u": "alice"},
+    )
+    assert "errors" not in listing, listing
+    sessions = listing["data"]["oauthSessions"]
+    mine = [s for s in sessions if s["clientId"] == client["client_id"]]
+    assert len(mine) == 1 and len(sessions) == 2  # a new login replaced the browser's session
+    assert all(s["user"] == "alice" for s in sessions)
+    assert all(s["expiresAt"] - s["createdAt"] == 300 for s in sessions)
+    assert cookie not in str(listing)  # ids are hashes, never the cookie
+    assert graphql('{ oauthSessions(user: "nobody") { id } }')["data"]["oauthSessions"] == []
+    # the CLI lists and revokes
+    session_id = mine[0]["id"]
+    env = {"PROXYD_TOKEN": admin["Authorization"].split()[1]}
+    table = proc.cli("oauth", "session", "list", "--user", "alice", env=env)
+    assert table.returncode == 0, table.stderr
+    assert session_id in table.stdout and cookie not in table.stdout
+    revoked = proc.cli("oauth", "session", "revoke", session_id, env=env)
+    assert revoked.returncode == 0 and f"revoked session {session_id}" in revoked.stdout
+    assert sign_in()  # the revoked session is no longer accepted: consent and login again
+    missing = proc.cli("oauth", "session", "revoke", session_id, env=env)
+    assert missing.returncode != 0
+    # GraphQL revocation; an unknown id is NOT_FOUND
+    newest = graphql("{ oauthSessions { id clientId } }")["data"]["oauthSessions"]
+    session_id = next(s["id"] for s in newest if s["clientId"] == client["client_id"])
+    answer = graphql("mutation($i: String!) { revokeOAuthSession(id: $i) }", {"i": session_id})
+    assert answer["data"]["revokeOAuthSession"] is True
+    assert sign_in()
+    unknown = graphql('mutation { revokeOAuthSession(id: "nope") }')
+    assert unknown["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    remaining = {s["id"] for s in graphql("{ oauthSessions { id } }")["data"]["oauthSessions"]}
+    # a user-scope token may list but not revoke
+    github.login = "carol"
+    user = {"Authorization": f"Bearer {device_login(issuer, 'user')['access_token']}"}
+    assert "errors" not in graphql("{ oauthSessions { id } }", headers=user)
+    denied = graphql(
+        "mutation($i: String!) { revokeOAuthSession(id: $i) }",
+        {"i": next(iter(remaining))},
+        headers=user,
+    )
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"

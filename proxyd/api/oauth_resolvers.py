@@ -1,5 +1,5 @@
-"""GraphQL resolvers for the OAuth capability: clients (list, show, delete), issued tokens
-(list, revoke), metrics, and a proxy's own GitHub app (whose secret is never returned).
+"""GraphQL resolvers for the OAuth capability: clients (list, show, delete), issued tokens and
+browser login sessions (list, revoke), metrics, and a proxy's own GitHub app (whose secret is never returned).
 Queries need scope user, mutations admin. Revocations publish `token_revoked`, so every process
 refuses the token at once.
 """
@@ -22,6 +22,7 @@ mutation = MutationType()
 proxy_type = ObjectType("Proxy")
 token_type = ObjectType("OAuthToken")
 client_type = ObjectType("OAuthClient")
+session_type = ObjectType("OAuthSession")
 
 
 def _store(info) -> OAuthStore:
@@ -59,6 +60,12 @@ async def resolve_client(_, info, client_id: str) -> dict | None:
 @guarded("user")
 async def resolve_tokens(_, info, user: str | None = None) -> list[dict]:
     return await _store(info).list_tokens(user)
+
+
+@query.field("oauthSessions")
+@guarded("user")
+async def resolve_sessions(_, info, user: str | None = None) -> list[dict]:
+    return await _store(info).list_sessions(user)
 
 
 @query.field("oauthMetrics")
@@ -101,6 +108,14 @@ async def resolve_revoke_token(_, info, jti: str) -> bool:
 async def resolve_revoke_user(_, info, user: str) -> int:
     records = [t for t in await _store(info).list_tokens(user) if not t["revoked"]]
     return await _revoke(info, records)
+
+
+@mutation.field("revokeOAuthSession")
+@guarded("admin")
+async def resolve_revoke_session(_, info, id: str) -> bool:
+    if not await _store(info).delete_session(id):
+        raise api_error(f"no session {id!r} (it may have expired).", "NOT_FOUND")
+    return True
 
 
 @mutation.field("setGitHubApp")
@@ -153,4 +168,14 @@ def resolve_redirects(client: dict, _) -> list[str]:
     return list(client.get("redirect_uris") or [])
 
 
-bindables = [query, mutation, proxy_type, token_type, client_type]
+@session_type.field("createdAt")
+def resolve_session_created(record: dict, _) -> int:
+    return int(record["created_at"])
+
+
+@session_type.field("expiresAt")
+def resolve_session_expires(record: dict, _) -> int:
+    return int(record["expires_at"])
+
+
+bindables = [query, mutation, proxy_type, token_type, client_type, session_type]

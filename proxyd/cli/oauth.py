@@ -1,6 +1,7 @@
 """`proxyd login` / `proxyd logout` (device flow; the token is kept in a 0600 file under the
 user's config directory and used when neither --token nor PROXYD_TOKEN is given) and
-`proxyd oauth client list|show|delete`, `proxyd oauth token list|revoke`."""
+`proxyd oauth client list|show|delete`, `proxyd oauth token list|revoke`,
+`proxyd oauth session list|revoke`."""
 
 from __future__ import annotations
 
@@ -120,6 +121,8 @@ DELETE_CLIENT = "mutation($c: String!) { deleteOAuthClient(clientId: $c) }"
 TOKENS = "query($u: String) { oauthTokens(user: $u) { jti subject clientId scope audience expiresAt revoked } }"
 REVOKE = "mutation($j: String!) { revokeOAuthToken(jti: $j) }"
 REVOKE_USER = "mutation($u: String!) { revokeUserTokens(user: $u) }"
+SESSIONS = "query($u: String) { oauthSessions(user: $u) { id user clientId createdAt expiresAt } }"
+REVOKE_SESSION = "mutation($i: String!) { revokeOAuthSession(id: $i) }"
 
 
 def _client_list(args: argparse.Namespace) -> int:
@@ -175,6 +178,25 @@ def _token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _session_list(args: argparse.Namespace) -> int:
+    data = call(args, SESSIONS, {"u": args.user})
+    if args.json:
+        print_json(data)
+        return 0
+    rows = [
+        (s["id"], s["user"], s["clientId"], s["createdAt"], s["expiresAt"])
+        for s in data["oauthSessions"]
+    ]
+    print_table(("ID", "USER", "CLIENT", "CREATED", "EXPIRES"), rows, "no sessions")
+    return 0
+
+
+def _session_revoke(args: argparse.Namespace) -> int:
+    data = call(args, REVOKE_SESSION, {"i": args.session_id})
+    print_json(data) if args.json else print(f"revoked session {args.session_id}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, api: argparse.ArgumentParser) -> None:
     """Add `login`, `logout` and the `oauth` command group."""
     login = sub.add_parser("login", parents=[api], help="sign in with the device flow")
@@ -182,7 +204,7 @@ def register(sub: argparse._SubParsersAction, api: argparse.ArgumentParser) -> N
     login.set_defaults(func=_login)
     sub.add_parser("logout", help="forget the stored login").set_defaults(func=_logout)
 
-    group = sub.add_parser("oauth", help="OAuth clients and tokens")
+    group = sub.add_parser("oauth", help="OAuth clients, tokens and sessions")
     kinds = group.add_subparsers(dest="oauth_kind", required=True, metavar="KIND")
     client = kinds.add_parser("client", help="registered OAuth clients")
     actions = client.add_subparsers(dest="oauth_client_command", required=True, metavar="ACTION")
@@ -200,3 +222,11 @@ def register(sub: argparse._SubParsersAction, api: argparse.ArgumentParser) -> N
     revoke.add_argument("jti", metavar="JTI", nargs="?")
     revoke.add_argument("--user", metavar="LOGIN")
     revoke.set_defaults(func=_token_revoke)
+    session = kinds.add_parser("session", help="browser login sessions at the authorization server")
+    actions = session.add_subparsers(dest="oauth_session_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", parents=[api], help="list sessions")
+    listing.add_argument("--user", metavar="LOGIN")
+    listing.set_defaults(func=_session_list)
+    revoke = actions.add_parser("revoke", parents=[api], help="end a session")
+    revoke.add_argument("session_id", metavar="ID")
+    revoke.set_defaults(func=_session_revoke)

@@ -353,7 +353,8 @@ class Settings:
         "OAUTH_SESSION_TIMEOUT",
         "300",
         _positive_int,
-        "Seconds a login in progress may take (consent, GitHub round trip, device code).",
+        "Seconds a login in progress may take (consent, GitHub round trip, device code), and "
+        "the lifetime of the authorization server's browser login session.",
     )
     oauth_client_lifetime: int = setting(
         "OAUTH_CLIENT_LIFETIME",

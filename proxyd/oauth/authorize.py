@@ -29,7 +29,7 @@ from proxyd.oauth.clients import find_client, redirect_ok
 from proxyd.oauth.github import GitHubError
 from proxyd.oauth.http import esc, page, params, read_cookie, repeated, set_cookie
 from proxyd.oauth.server import AuthServer, OAuthFailure
-from proxyd.oauth.store import digest, new_secret
+from proxyd.oauth.store import digest, new_secret, session_key
 
 CHALLENGE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 CSRF_COOKIE = "proxyd_csrf"
@@ -105,8 +105,8 @@ async def go_upstream(server: AuthServer, txn: dict[str, Any]) -> Response:
 async def start_login(server: AuthServer, txn: dict[str, Any]) -> Response:
     """Consent (unless already approved by this browser's user), then GitHub."""
     session_id = read_cookie(SESSION_COOKIE, server.secure_cookies)
-    session = await server.store.get_state(f"session:{digest(session_id)}") if session_id else None
-    if session and await server.store.approved(session["login"], txn["client_id"]):
+    session = await server.store.session_of(session_id) if session_id else None
+    if session and await server.store.approved(session["user"], txn["client_id"]):
         return await go_upstream(server, txn)
     txn_id = new_secret(24)
     txn["csrf"] = new_secret(24)
@@ -273,11 +273,12 @@ def register(bp: Blueprint, server: AuthServer) -> None:
             return fail("access_denied", reason)
         await server.store.approve(user["login"], txn["client_id"])
         await server.store.count("logins")
+        previous = read_cookie(SESSION_COOKIE, server.secure_cookies)
+        if previous:  # a fresh login replaces this browser's earlier session
+            await server.store.delete_session(session_key(previous))
         session_id = new_secret(24)
-        await server.store.put_state(
-            f"session:{digest(session_id)}",
-            {"login": user["login"]},
-            server.settings.oauth_refresh_token_lifetime,
+        await server.store.put_session(
+            session_id, user["login"], txn["client_id"], server.settings.oauth_session_timeout
         )
         if device:
             await finish_device(server, txn, dict(user, scopes=granted))
@@ -303,7 +304,7 @@ def register(bp: Blueprint, server: AuthServer) -> None:
             response,
             SESSION_COOKIE,
             session_id,
-            server.settings.oauth_refresh_token_lifetime,
+            server.settings.oauth_session_timeout,
             server.secure_cookies,
         )
         return response

@@ -9,7 +9,9 @@ Keys (reference layout, secrets hashed):
 - `oauth:refresh:{sha256}` refresh tokens, keyed by the SHA-256 of the token so a Redis dump does
   not hold usable secrets; `oauth:family:{id}` a refresh family (its tokens and access tokens);
 - `oauth:revoked` sorted set jti -> exp (loaded into every process's memory);
-- `oauth:consent:{login}` client ids the user approved; `oauth:session:{id}` browser sessions;
+- `oauth:consent:{login}` client ids the user approved; `oauth:session:{id}` browser sessions
+  (id = a hash of the cookie, never the cookie itself), indexed by `oauth:sessions` and
+  `oauth:user_sessions:{login}`;
 - `oauth:device:{sha256}` / `oauth:device_user:{code}` device authorizations;
 - `oauth:github_app:{hostname}` a proxy's own GitHub OAuth app; `oauth:metrics` counters.
 """
@@ -29,10 +31,16 @@ CODE_TTL = 120
 CLIENTS = "oauth:clients"
 REVOKED = "oauth:revoked"
 METRICS = "oauth:metrics"
+SESSIONS = "oauth:sessions"
 
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def session_key(cookie: str) -> str:
+    """A browser session's id: half the SHA-256 of its cookie (lists never show the cookie)."""
+    return digest(cookie)[:32]
 
 
 def new_secret(nbytes: int = 32) -> str:
@@ -183,6 +191,45 @@ class OAuthStore:
 
     async def approved(self, login: str, client_id: str) -> bool:
         return client_id in await self.redis.smembers(f"oauth:consent:{login}")
+
+    async def put_session(self, cookie: str, login: str, client_id: str, ttl: int) -> str:
+        """Record a browser login session; its id is a hash of the cookie value."""
+        session_id = session_key(cookie)
+        now = int(time.time())
+        record = {
+            "id": session_id,
+            "user": login,
+            "client_id": client_id,
+            "created_at": now,
+            "expires_at": now + ttl,
+        }
+        await self._put(f"oauth:session:{session_id}", record, ttl)
+        await self.redis.sadd(SESSIONS, [session_id])
+        await self.redis.sadd(f"oauth:user_sessions:{login}", [session_id])
+        await self.redis.expire(f"oauth:user_sessions:{login}", ttl, coredis.PureToken.GT)
+        return session_id
+
+    async def session_of(self, cookie: str) -> dict[str, Any] | None:
+        return await self._get(f"oauth:session:{session_key(cookie)}")
+
+    async def list_sessions(self, user: str | None = None) -> list[dict[str, Any]]:
+        index = f"oauth:user_sessions:{user}" if user else SESSIONS
+        out = []
+        for session_id in sorted(await self.redis.smembers(index)):
+            record = await self._get(f"oauth:session:{session_id}")
+            if record is None:
+                await self.redis.srem(index, [session_id])
+            else:
+                out.append(record)
+        return sorted(out, key=lambda r: r["created_at"])
+
+    async def delete_session(self, session_id: str) -> bool:
+        record = await self._take(f"oauth:session:{session_id}")
+        await self.redis.srem(SESSIONS, [session_id])
+        if record is None:
+            return False
+        await self.redis.srem(f"oauth:user_sessions:{record['user']}", [session_id])
+        return True
 
     async def put_device(self, device_code: str, user_code: str, data: dict, ttl: int) -> None:
         await self._put(f"oauth:device:{digest(device_code)}", data, ttl)
