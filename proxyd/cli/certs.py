@@ -14,7 +14,7 @@ from typing import Any
 
 from proxyd.cli.errors import CliError
 from proxyd.cli.options import call
-from proxyd.cli.output import print_fields, print_json, print_table
+from proxyd.cli.output import print_fields, print_json, print_table, report
 
 CERT_FIELDS = """
     certName domains email acmeDirectoryUrl staging keyType challenge status expiresAt issuedAt
@@ -121,12 +121,12 @@ def _create(args: argparse.Namespace) -> int:
     data = call(args, CREATE, {"input": {k: v for k, v in fields.items() if v is not None}})
     cert = data["createCertificate"]
     if not args.wait:
-        _done(
+        report(
             args, data, f"ordering certificate {cert['certName']} for {', '.join(cert['domains'])}"
         )
         return 0
     final = follow(args, cert["certName"], args.timeout)
-    _done(
+    report(
         args,
         {"certificate": final},
         f"certificate {cert['certName']} is ready (expires {final['expiresAt']})",
@@ -137,22 +137,15 @@ def _create(args: argparse.Namespace) -> int:
 def _renew(args: argparse.Namespace) -> int:
     data = call(args, RENEW, {"name": args.name})
     if not args.wait:
-        _done(args, data, f"renewing certificate {args.name}")
+        report(args, data, f"renewing certificate {args.name}")
         return 0
     final = follow(args, args.name, args.timeout)
-    _done(
+    report(
         args,
         {"certificate": final},
         f"certificate {args.name} renewed (expires {final['expiresAt']})",
     )
     return 0
-
-
-def _done(args: argparse.Namespace, data: dict, message: str) -> None:
-    if args.json:
-        print_json(data)
-    else:
-        print(message)
 
 
 def _delete(args: argparse.Namespace) -> int:
@@ -164,19 +157,19 @@ def _delete(args: argparse.Namespace) -> int:
         if answer not in ("y", "yes"):
             raise CliError("not deleted.")
     data = call(args, DELETE, {"name": args.name, "force": args.force})
-    _done(args, data, f"deleted certificate {args.name}")
+    report(args, data, f"deleted certificate {args.name}")
     return 0
 
 
 def _attach(args: argparse.Namespace) -> int:
     data = call(args, ATTACH, {"hostname": args.hostname, "certName": args.name})
-    _done(args, data, f"{args.hostname} now serves certificate {args.name}")
+    report(args, data, f"{args.hostname} now serves certificate {args.name}")
     return 0
 
 
 def _detach(args: argparse.Namespace) -> int:
     data = call(args, DETACH, {"hostname": args.hostname})
-    _done(args, data, f"{args.hostname} no longer names a certificate")
+    report(args, data, f"{args.hostname} no longer names a certificate")
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from proxyd.cli.client import resolve_api_url
 from proxyd.cli.errors import CliError
 from proxyd.cli.options import call
-from proxyd.cli.output import print_fields, print_json, print_table
+from proxyd.cli.output import print_fields, print_json, print_table, report
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -148,7 +148,7 @@ def _client_show(args: argparse.Namespace) -> int:
 
 def _client_delete(args: argparse.Namespace) -> int:
     data = call(args, DELETE_CLIENT, {"c": args.client_id})
-    print_json(data) if args.json else print(f"deleted OAuth client {args.client_id}")
+    report(args, data, f"deleted OAuth client {args.client_id}")
     return 0
 
 
@@ -174,7 +174,7 @@ def _token_revoke(args: argparse.Namespace) -> int:
         message = f"revoked token {args.jti}"
     else:
         raise CliError("give a token id (JTI) or --user LOGIN.", 2)
-    print_json(data) if args.json else print(message)
+    report(args, data, message)
     return 0
 
 
@@ -193,7 +193,7 @@ def _session_list(args: argparse.Namespace) -> int:
 
 def _session_revoke(args: argparse.Namespace) -> int:
     data = call(args, REVOKE_SESSION, {"i": args.session_id})
-    print_json(data) if args.json else print(f"revoked session {args.session_id}")
+    report(args, data, f"revoked session {args.session_id}")
     return 0
 
 

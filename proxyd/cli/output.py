@@ -35,6 +35,14 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: st
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
+def report(args: Any, data: Any, message: str) -> None:
+    """The raw GraphQL data with --json, otherwise one human sentence."""
+    if args.json:
+        print_json(data)
+    else:
+        print(message)
+
+
 def print_fields(record: Mapping[str, Any]) -> None:
     """One `key: value` line per field, keys aligned."""
     width = max((len(k) for k in record), default=0) + 1

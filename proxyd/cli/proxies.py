@@ -8,7 +8,7 @@ from typing import Any
 
 from proxyd.cli.errors import CliError
 from proxyd.cli.options import as_dict, call, key_value
-from proxyd.cli.output import print_fields, print_json, print_table
+from proxyd.cli.output import print_fields, print_json, print_table, report
 
 PROXY_FIELDS = """
     hostname targetUrl certName createdBy createdAt updatedAt enabled enableHttp enableHttps
@@ -86,11 +86,8 @@ def _create(args: argparse.Namespace) -> int:
         "redirectToHttps": args.redirect_to_https,
     }
     data = call(args, CREATE, {"input": {k: v for k, v in fields.items() if v is not None}})
-    if args.json:
-        print_json(data)
-    else:
-        proxy = data["createProxy"]
-        print(f"created proxy {proxy['hostname']} -> {proxy['targetUrl']}")
+    proxy = data["createProxy"]
+    report(args, data, f"created proxy {proxy['hostname']} -> {proxy['targetUrl']}")
     return 0
 
 
@@ -110,11 +107,7 @@ def _update(args: argparse.Namespace) -> int:
     if not changes:
         raise CliError("nothing to update: give at least one option (see --help).", 2)
     data = call(args, UPDATE, {"hostname": args.hostname, "input": changes})
-    if args.json:
-        print_json(data)
-    else:
-        proxy = data["updateProxy"]
-        print(f"updated proxy {proxy['hostname']}: {', '.join(changes)}")
+    report(args, data, f"updated proxy {data['updateProxy']['hostname']}: {', '.join(changes)}")
     return 0
 
 
@@ -127,10 +120,7 @@ def _delete(args: argparse.Namespace) -> int:
         if answer not in ("y", "yes"):
             raise CliError("not deleted.")
     data = call(args, DELETE, {"hostname": args.hostname})
-    if args.json:
-        print_json(data)
-    else:
-        print(f"deleted proxy {args.hostname}")
+    report(args, data, f"deleted proxy {args.hostname}")
     return 0
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from proxyd.cli.errors import CliError
 from proxyd.cli.options import call
-from proxyd.cli.output import print_fields, print_json, print_table
+from proxyd.cli.output import print_fields, print_json, print_table, report
 
 TARGET_TYPES = ("port", "service", "hostname", "url")
 SCOPES = ("global", "proxy")
@@ -90,23 +90,15 @@ def _create(args: argparse.Namespace) -> int:
         "description": args.description,
     }
     data = call(args, CREATE, {"input": {k: v for k, v in fields.items() if v is not None}})
-    if args.json:
-        print_json(data)
-    else:
-        route = data["createRoute"]
-        print(
-            f"created route {route['routeId']}: {_path(route)} -> "
-            f"{route['targetType']}:{route['targetValue']}"
-        )
+    route = data["createRoute"]
+    target = f"{route['targetType']}:{route['targetValue']}"
+    report(args, data, f"created route {route['routeId']}: {_path(route)} -> {target}")
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
     data = call(args, DELETE, {"routeId": args.route_id})
-    if args.json:
-        print_json(data)
-    else:
-        print(f"deleted route {args.route_id}")
+    report(args, data, f"deleted route {args.route_id}")
     return 0
 
 

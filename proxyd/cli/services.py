@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from proxyd.cli.options import call
-from proxyd.cli.output import print_json, print_table
+from proxyd.cli.output import print_json, print_table, report
 
 LIST = """
 query { externalServices { serviceName serviceType targetUrl routingEnabled description } }
@@ -35,20 +35,15 @@ def _list(args: argparse.Namespace) -> int:
 def _register(args: argparse.Namespace) -> int:
     fields = {"serviceName": args.name, "targetUrl": args.url, "description": args.description}
     data = call(args, REGISTER, {"input": {k: v for k, v in fields.items() if v is not None}})
-    if args.json:
-        print_json(data)
-    else:
-        service = data["registerExternalService"]
-        print(f"registered external service {service['serviceName']} -> {service['targetUrl']}")
+    service = data["registerExternalService"]
+    name, url = service["serviceName"], service["targetUrl"]
+    report(args, data, f"registered external service {name} -> {url}")
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
     data = call(args, DELETE, {"name": args.name})
-    if args.json:
-        print_json(data)
-    else:
-        print(f"deleted external service {args.name}")
+    report(args, data, f"deleted external service {args.name}")
     return 0
 
 
