@@ -75,6 +75,11 @@ async def test_embedded_redis_is_restarted_when_it_dies(start_proxyd, backend):
     proc = start_proxyd("phoenix", redis=None)
     gql = GraphQLClient(proc.api_url, proc.token("admin"))
     await gql(CREATE_PROXY, {"input": {"hostname": "phoenix.test", "targetUrl": backend.url}})
+
+    async def serving():
+        return await served_by(proc, "phoenix.test") == backend.port
+
+    await eventually(serving)  # applied before Redis dies (a kill can lose the last second)
     pid = _redis_pids(proc)[0]
     os.kill(pid, signal.SIGKILL)
 
