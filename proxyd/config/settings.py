@@ -434,6 +434,79 @@ class Settings:
         _positive_int,
         "Idle keep-alive connections kept per proxy and upstream host:port for reuse.",
     )
+    edge_header_timeout: float = setting(
+        "EDGE_HEADER_TIMEOUT",
+        "10",
+        _positive_float,
+        "Seconds a client has to send a whole request head once it started one (slowloris "
+        "guard); then 408 and the connection closes.",
+    )
+    edge_body_timeout: float = setting(
+        "EDGE_BODY_TIMEOUT",
+        "30",
+        _positive_float,
+        "Seconds a request body may stall between two reads; then 408, the connection closes "
+        "and the upstream request is cancelled.",
+    )
+    edge_keepalive_timeout: float = setting(
+        "EDGE_KEEPALIVE_TIMEOUT",
+        "15",
+        _positive_float,
+        "Seconds an idle keep-alive connection is kept open after a response.",
+    )
+    edge_max_requests_per_connection: int = setting(
+        "EDGE_MAX_REQUESTS_PER_CONNECTION",
+        "1000",
+        _positive_int,
+        "Requests served on one client connection before proxyd closes it.",
+    )
+    edge_max_request_line: int = setting(
+        "EDGE_MAX_REQUEST_LINE",
+        "8192",
+        _positive_int,
+        "Longest request target in bytes; a longer one gets 414.",
+    )
+    edge_max_header_bytes: int = setting(
+        "EDGE_MAX_HEADER_BYTES",
+        "32768",
+        _positive_int,
+        "Largest request head (request line and headers) in bytes; a larger one gets 431.",
+    )
+    edge_max_headers: int = setting(
+        "EDGE_MAX_HEADERS",
+        "100",
+        _positive_int,
+        "Most header fields in one request; more get 431.",
+    )
+    edge_allow_underscores_in_headers: bool = setting(
+        "EDGE_ALLOW_UNDERSCORES_IN_HEADERS",
+        "false",
+        _bool,
+        "Pass request headers whose names contain an underscore (dropped by default, like "
+        "nginx's underscores_in_headers off). Identity and forwarding headers are stripped in "
+        "every spelling either way.",
+    )
+    edge_pass_server_header: bool = setting(
+        "EDGE_PASS_SERVER_HEADER",
+        "false",
+        _bool,
+        "Pass the backend's Server response header to clients (dropped by default).",
+    )
+    management_remote_networks: tuple = setting(
+        "MANAGEMENT_REMOTE_NETWORKS",
+        "",
+        _networks,
+        "Networks (comma-separated CIDRs) allowed to reach the management app (GraphQL, web UI) "
+        "through the public listeners, besides loopback and TRUSTED_PROXIES. Empty: nobody else.",
+    )
+    management_remote_hosts: str = setting(
+        "MANAGEMENT_REMOTE_HOSTS",
+        "",
+        _str,
+        "Hostnames (comma-separated) whose proxies to the management app answer every client "
+        "(the management API still needs its own tokens). The OAuth endpoints and /mcp are "
+        "always reachable on the issuer's host.",
+    )
     event_stream_maxlen: int = setting(
         "EVENT_STREAM_MAXLEN",
         "10000",

@@ -1,5 +1,8 @@
-"""Dispatcher: the ASGI app behind the public listeners (HTTP and HTTPS). It picks the ProxyApp by
-Host header (an in-memory dict lookup) and hands it the request; unknown hosts get a clear 404.
+"""Dispatcher: the ASGI-shaped app behind the public listeners (the h1 server and hypercorn's h2
+path call it alike). It picks the ProxyApp by the request's authority (the h1 server has already
+put an absolute-form target's authority in Host), normalises the path for that proxy
+(proxyd.edge.paths) and hands it the request; unknown hosts get a clear 404. HTTP/2 header
+fields are validated here (RFC 9113 §8.2) before anything is translated to HTTP/1.1.
 
 Ahead of that, in this order:
 1. /.well-known/acme-challenge/ is answered for every hostname (HTTP-01), before routes and auth.
@@ -13,14 +16,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import re
+
 from proxyd.edge.forward import send_error
 from proxyd.edge.headers import request_host
+from proxyd.edge.paths import PathError, normalise
 from proxyd.tls.certificate import covers
 from proxyd.tls.challenges import CHALLENGE_PREFIX
 from proxyd.tls.sni import CONNECTION
 
 if TYPE_CHECKING:
     from proxyd.edge.manager import ProxyManager
+
+ALLOW = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+_H2_NAME = re.compile(rb"^[!#$%&'*+.^_`|~0-9a-z-]+$")
+_H2_BAD_VALUE = re.compile(rb"[\x00\r\n]")
+_H2_CONNECTION_SPECIFIC = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
 
 
 class Dispatcher:
@@ -39,8 +52,13 @@ class Dispatcher:
         if self.acme is not None and scope["path"].startswith(CHALLENGE_PREFIX):
             await self.acme.answer(scope, send)
             return
+        if scope.get("http_version") == "2" and not _valid_h2_headers(scope["headers"]):
+            await _refuse(scope, send, 400, "400 Bad Request: a header name or value is invalid.")
+            return
         host = request_host(scope["headers"])
         app = self.manager.proxies.get(host)
+        if app is not None and not await _normalise_path(scope, send, app.proxy.auth_enabled):
+            return
         if scope.get("scheme") in ("https", "wss"):
             connection = CONNECTION.get()
             if connection is not None and host and not covers(connection.served.names, host):
@@ -86,6 +104,40 @@ class Dispatcher:
             f"308 Permanent Redirect: {location}",
             [(b"location", location.encode("latin-1"))],
         )
+
+
+async def _normalise_path(scope: dict, send, strict: bool) -> bool:
+    """Put the normalised path in the scope (auth, routes and the upstream all use it)."""
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    if raw == b"*":
+        if scope.get("method") == "OPTIONS":
+            await send_error(send, 200, "OK", [(b"allow", ALLOW)])
+        else:
+            await _refuse(scope, send, 400, "400 Bad Request: * is a target for OPTIONS only.")
+        return False
+    if raw[:1] != b"/":
+        await _refuse(scope, send, 400, "400 Bad Request: the path must start with /.")
+        return False
+    try:
+        raw, path = normalise(raw, strict)
+    except PathError as exc:
+        await _refuse(scope, send, 400, f"400 Bad Request: {exc}")
+        return False
+    scope["raw_path"] = raw
+    scope["path"] = path
+    return True
+
+
+def _valid_h2_headers(headers) -> bool:
+    """RFC 9113 §8.2: lower-case token names, no connection-specific fields, no CR/LF/NUL."""
+    for name, value in headers:
+        if not _H2_NAME.match(name) or _H2_BAD_VALUE.search(value):
+            return False
+        if name in _H2_CONNECTION_SPECIFIC:
+            return False
+        if name == b"te" and value.strip().lower() != b"trailers":
+            return False
+    return True
 
 
 async def _refuse(scope: dict, send, status: int, message: str) -> None:

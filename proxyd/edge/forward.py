@@ -47,12 +47,32 @@ async def send_error(send, status: int, message: str, headers: Headers | None = 
     await send({"type": "http.response.body", "body": body})
 
 
-def _body_framing(headers: Headers) -> tuple[bool, bool]:
-    """(has a body, needs chunked encoding upstream) for the client's request headers."""
-    length = header_value(headers, b"content-length")
+class BodyLengthMismatch(Exception):
+    """The request body does not match its declared Content-Length (possible on HTTP/2)."""
+
+
+def _body_framing(scope: dict) -> tuple[bool, int | None]:
+    """(has a body, its declared length or None) for the client's request.
+
+    The h1 server has already refused every ambiguous framing; on HTTP/2 a body without a
+    Content-Length is possible for any method that can carry one.
+    """
+    length = None
+    chunked = False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if length is not None or not value.strip().isdigit():
+                raise BodyLengthMismatch()
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
     if length is not None:
-        return length.strip() not in (b"0", b""), False
-    return header_value(headers, b"transfer-encoding") is not None, True
+        return length > 0, length
+    if chunked:
+        return True, None
+    if scope.get("http_version") == "2":
+        return scope.get("method") not in ("GET", "HEAD", "OPTIONS", "DELETE"), None
+    return False, None
 
 
 async def forward_http(
@@ -69,9 +89,15 @@ async def forward_http(
 ) -> int:
     """Relay the request to key/target; returns the status sent to the client (0 if none)."""
     body_done = trio.Event()
-    has_body, chunked = _body_framing(scope["headers"])
+    try:
+        has_body, length = _body_framing(scope)
+    except BodyLengthMismatch:
+        await send_error(send, 400, "400 Bad Request: the Content-Length header is invalid.")
+        return 400
+    chunked = has_body and length is None
 
     async def request_body():
+        total = 0
         try:
             while True:
                 message = await receive()
@@ -79,9 +105,14 @@ async def forward_http(
                     raise ClientDisconnected()
                 chunk = message.get("body", b"")
                 if chunk:
+                    total += len(chunk)
+                    if length is not None and total > length:
+                        raise BodyLengthMismatch()
                     yield chunk
                 if not message.get("more_body", False):
                     break
+            if length is not None and total != length:
+                raise BodyLengthMismatch()
         finally:
             body_done.set()
 
@@ -100,9 +131,15 @@ async def forward_http(
         if message["type"] == "http.disconnect":
             cancel_scope.cancel()
 
-    if has_body and chunked:
+    # The framing proxyd sends is its own: the client's framing headers were removed.
+    if chunked:
         headers = [*headers, (b"transfer-encoding", b"chunked")]
+    elif has_body:
+        headers = [*headers, (b"content-length", b"%d" % length)]
+    elif scope.get("method") in ("POST", "PUT", "PATCH"):
+        headers = [*headers, (b"content-length", b"0")]
     started = time.perf_counter()
+    response = None
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_disconnect, nursery.cancel_scope)
         try:
@@ -117,6 +154,12 @@ async def forward_http(
         except ClientDisconnected:
             nursery.cancel_scope.cancel()
             return 0
+        except BodyLengthMismatch:
+            await send_error(
+                send, 400, "400 Bad Request: the body does not match its Content-Length."
+            )
+            nursery.cancel_scope.cancel()
+            return 400
         except UpstreamTimeout:
             scope["proxyd.upstream_error"] = "timeout"
             await send_error(
@@ -157,4 +200,8 @@ async def forward_http(
         finally:
             await response.aclose()
             nursery.cancel_scope.cancel()
+    if response is None:
+        # The client went away before the upstream answered: the request was cancelled.
+        scope["proxyd.upstream_error"] = "client_disconnected"
+        return 0
     return response.status

@@ -27,8 +27,19 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-FORWARDED_HEADERS = frozenset({b"forwarded", b"x-real-ip"})
+# Client-address headers that backends and frameworks believe: stripped from untrusted peers.
+FORWARDED_HEADERS = frozenset(
+    {
+        b"forwarded",
+        b"x-real-ip",
+        b"true-client-ip",
+        b"cf-connecting-ip",
+        b"x-client-ip",
+        b"x-cluster-client-ip",
+    }
+)
 FORWARDED_PREFIX = b"x-forwarded-"
+FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 AUTH_PREFIX = b"x-auth-"
 
 
@@ -85,20 +96,35 @@ def upstream_request_headers(
     preserve_host: bool,
     upstream_host: bytes,
     extra: dict[str, str] | None = None,
+    allow_underscores: bool = False,
 ) -> Headers:
-    """The request headers to send upstream (hop-by-hop removed, forwarding headers set)."""
+    """The request headers to send upstream.
+
+    Hop-by-hop headers, framing headers (Content-Length, Transfer-Encoding: the forwarder
+    computes the framing of what it sends) and Host are removed, names with an underscore are
+    dropped unless allow_underscores, and every comparison below folds case and `_` to `-`, so
+    `X_Auth_User` is X-Auth-User for the identity and forwarding rules (CGI, WSGI and PHP
+    backends read both spellings as the same variable).
+    """
     from_trusted = is_trusted(peer, trusted)
-    drop = HOP_BY_HOP | _connection_tokens(headers)
-    auth_prefix = auth_prefix.lower()
+    drop = HOP_BY_HOP | _connection_tokens(headers) | FRAMING
+    auth_prefix = auth_prefix.lower().replace(b"_", b"-")
     out: Headers = []
     prior_xff = b""
     prior_proto = prior_host = None
-    for name, value in headers:
+    for original, value in headers:
+        name = original
+        if b"_" in name:
+            if not allow_underscores:
+                continue
+            name = name.replace(b"_", b"-")
         if name in drop or name == b"host":
             continue
         if name.startswith((AUTH_PREFIX, auth_prefix)):
             continue
         if name.startswith(FORWARDED_PREFIX) or name in FORWARDED_HEADERS:
+            if original is not name:
+                continue  # an underscore spelling of a forwarding header: never believed
             if from_trusted:
                 if name == b"x-forwarded-for":
                     prior_xff = prior_xff + b", " + value if prior_xff else value
@@ -109,7 +135,7 @@ def upstream_request_headers(
                 elif name not in (b"x-real-ip",):
                     out.append((name, value))
             continue
-        out.append((name, value))
+        out.append((original, value))
     peer_bytes = (peer or "").encode("latin-1")
     xff = prior_xff + b", " + peer_bytes if prior_xff else peer_bytes
     out.append((b"host", host.encode("latin-1") if preserve_host else upstream_host))

@@ -247,6 +247,14 @@ class ConnectionPool:
         assert scope.cancelled_caught
         raise UpstreamTimeout(f"no connection to {host}:{port} within the connect timeout")
 
+    async def connect(self, key: tuple[str, str, int]) -> Connection:
+        """A fresh connection that is not taken from or returned to the pool (upgrades)."""
+        return await self._connect(key)
+
+    async def read_head(self, conn: Connection) -> tuple[int, list, bool]:
+        """Read one response head from conn: (status, headers, keep_alive)."""
+        return await self._read_head(conn)
+
     async def aclose(self) -> None:
         idle, self._idle = self._idle, {}
         for connections in idle.values():
@@ -271,7 +279,7 @@ class ConnectionPool:
         reused = conn is not None
         if conn is None:
             conn = await self._connect(key)
-        head = _request_head(method, target, headers)
+        head = request_head(method, target, headers)
         try:
             return await self._exchange(conn, method, head, body, chunked)
         except _StaleConnection:
@@ -368,7 +376,7 @@ class _StaleConnection(Exception):
     """The connection died before any response byte arrived."""
 
 
-def _request_head(method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+def request_head(method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
     lines = [b"%s %s HTTP/1.1" % (method.encode("ascii"), target)]
     lines.extend(b"%s: %s" % (name, value) for name, value in headers)
     lines.append(b"\r\n")

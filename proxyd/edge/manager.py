@@ -39,6 +39,10 @@ class ProxyManager:
         self.services: dict[str, str] = {}
         self._nursery: trio.Nursery | None = None
         self._lock = trio.Lock()
+        self.remote_hosts = frozenset(
+            h.strip().lower() for h in settings.management_remote_hosts.split(",") if h.strip()
+        )
+        self.issuer_host = (urlsplit(settings.issuer).hostname or "").lower()
         self._internal_netlocs = {
             f"127.0.0.1:{settings.api_port}",
             f"localhost:{settings.api_port}",

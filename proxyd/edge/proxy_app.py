@@ -1,5 +1,11 @@
-"""ProxyApp: the server object of one proxy (hostname). An ASGI app that picks the route, builds
-the upstream headers and forwards HTTP or WebSocket traffic to the chosen target.
+"""ProxyApp: the server object of one proxy (hostname), and the protocol-neutral request path
+that the h1 server and hypercorn's h2 path both call (through the Dispatcher).
+
+For one request, in order: enabled check; the auth check (proxyd.oauth.protect, local, no Redis)
+on the normalised path; the route match on that same path; for the management app (internal
+targets) the remote-access policy; the header policy (proxyd.edge.headers); then forwarding
+(HTTP streaming, an upgrade tunnel on h1, or a WebSocket relay on h2). The user, client id and
+auth outcome are left in the scope for the request log.
 
 It holds a snapshot of its Proxy settings (swapped in place on proxy_updated), its upstream client
 pool and its own nursery for background work; nothing on its request path touches Redis.
@@ -8,29 +14,57 @@ pool and its own nursery for background work; nothing on its request path touche
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import trio
 
 from proxyd.edge.forward import forward_http, send_error
-from proxyd.edge.headers import client_ip, request_host, upstream_request_headers
+from proxyd.edge.headers import client_ip, is_trusted, request_host, upstream_request_headers
 from proxyd.edge.routing import RouteTable
+from proxyd.edge.tunnel import forward_upgrade, upgrade_allowed
 from proxyd.edge.upstream import new_pool, parse_target
 from proxyd.edge.websocket import forward_websocket
 from proxyd.logs.hotpath import observe
-from proxyd.store.models import Proxy
-
-if TYPE_CHECKING:
-    from proxyd.edge.manager import ProxyManager
+from proxyd.store.models import Proxy, Route
 
 log = logging.getLogger("proxyd.edge.proxy")
 
 MAX_HOPS = 4
 INTERNAL_SERVICES = frozenset({"api", "proxyd", "internal"})
+# Management-app paths every client may reach: the authorization server and its metadata.
+OAUTH_PATHS = (
+    "/authorize",
+    "/callback",
+    "/token",
+    "/register",
+    "/revoke",
+    "/introspect",
+    "/device",
+    "/jwks",
+    "/userinfo",
+    "/.well-known/",
+)
+
+
+class Manager(Protocol):
+    """What a ProxyApp needs from the ProxyManager (proxyd.edge.manager) that owns it."""
+
+    settings: Any
+    auth: Any
+    routes: RouteTable
+    request_log: Any
+    api_app: Callable
+    remote_hosts: frozenset[str]
+    issuer_host: str
+
+    def resolve_target(self, route: Route, proxy: Proxy) -> Any: ...
+
+    def is_internal(self, url: str) -> bool: ...
 
 
 class ProxyApp:
-    def __init__(self, proxy: Proxy, manager: ProxyManager) -> None:
+    def __init__(self, proxy: Proxy, manager: Manager) -> None:
         self.proxy = proxy
         self.manager = manager
         settings = manager.settings
@@ -79,6 +113,7 @@ class ProxyApp:
                 self._idle.set()
 
     async def handle(self, scope: dict, receive, send) -> None:
+        """Serve one request. The scope is updated in place (the request log reads it)."""
         proxy = self.proxy
         manager = self.manager
         kind = scope["type"]
@@ -88,13 +123,26 @@ class ProxyApp:
             )
             return
         extra = proxy.custom_headers
+        headers = scope["headers"]
         if proxy.auth_enabled:  # proxyd.oauth.protect: local token check, no Redis round trip
             outcome = await manager.auth.check(scope, proxy)
+            identity = outcome.identity
+            if identity is not None:
+                scope["proxyd.user"] = identity.subject
+                scope["proxyd.client_id"] = identity.client_id or ""
             if outcome.status:
+                scope["proxyd.auth_outcome"] = (
+                    "unauthorized" if outcome.status == 401 else "denied"
+                )
+                if outcome.status in (200, 204, 302, 303, 307):
+                    scope["proxyd.auth_outcome"] = "answered"
                 await outcome.send(scope, send)
                 return
-            scope = dict(scope, headers=outcome.request_headers or scope["headers"])
-            extra = {**(extra or {}), **outcome.headers}
+            scope["proxyd.auth_outcome"] = "authenticated" if identity is not None else "anonymous"
+            if outcome.request_headers is not None:
+                headers = outcome.request_headers
+            if outcome.headers:
+                extra = {**(extra or {}), **outcome.headers}
         path = scope["path"]
         route = RouteTable.match(manager.routes.for_proxy(proxy), scope.get("method", "GET"), path)
         target = manager.resolve_target(route, proxy) if route else proxy.target_url
@@ -108,31 +156,58 @@ class ProxyApp:
             if hops >= MAX_HOPS:
                 await _refuse(scope, send, 508, "508 Loop Detected: routes point back and forth.")
                 return
-            await target(dict(scope, **{"proxyd.hops": hops}), receive, send)
+            inner = dict(scope, headers=headers)
+            inner["proxyd.hops"] = hops
+            await target(inner, receive, send)
             return
 
         settings = manager.settings
         peer = scope["client"][0] if scope.get("client") else None
-        client = client_ip(peer, scope["headers"], settings.trusted_proxies)
+        trusted = settings.trusted_proxies
+        client = client_ip(peer, headers, trusted)
         scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
-        host = request_host(scope["headers"]) or proxy.hostname
+        host = request_host(headers) or proxy.hostname
         internal = manager.is_internal(target)
+        if internal and not self._management_allowed(peer, host, path):
+            await _refuse(
+                scope,
+                send,
+                403,
+                "403 Forbidden: the management app answers only local clients here "
+                "(see MANAGEMENT_REMOTE_NETWORKS and MANAGEMENT_REMOTE_HOSTS).",
+            )
+            return
         parsed = None if internal else parse_target(target)
         upstream_host = b"" if parsed is None else parsed.netloc
-        headers = upstream_request_headers(
-            scope["headers"],
+        upstream_headers = upstream_request_headers(
+            headers,
             peer=peer,
             client=client,
             scheme=scheme,
             host=host,
-            trusted=settings.trusted_proxies,
+            trusted=trusted,
             auth_prefix=proxy.auth_header_prefix.lower().encode("latin-1"),
             preserve_host=proxy.preserve_host_header or internal,
             upstream_host=upstream_host,
             extra=extra,
+            allow_underscores=settings.edge_allow_underscores_in_headers,
         )
+        upgrade = scope.get("proxyd.upgrade")
+        if upgrade is not None and upgrade_allowed(upgrade):
+            if internal:
+                parsed = parse_target(settings.api_url)
+            await forward_upgrade(
+                scope,
+                send,
+                pool=self.pool,
+                key=parsed.key,
+                target=parsed.request_target(scope["raw_path"], scope.get("query_string", b"")),
+                headers=upstream_headers,
+                label=proxy.hostname,
+            )
+            return
         if internal:
-            inner = dict(scope, headers=headers)
+            inner = dict(scope, headers=upstream_headers)
             inner["proxyd.client_ip"] = client
             await manager.api_app(inner, receive, send)
             return
@@ -144,7 +219,7 @@ class ProxyApp:
                 receive,
                 send,
                 url=ws_url,
-                headers=headers,
+                headers=upstream_headers,
                 connect_timeout=settings.proxy_connect_timeout,
                 label=proxy.hostname,
             )
@@ -155,18 +230,38 @@ class ProxyApp:
             send,
             pool=self.pool,
             key=parsed.key,
-            target=parsed.request_target(
-                scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b"")
-            ),
-            headers=headers,
+            target=parsed.request_target(scope["raw_path"], scope.get("query_string", b"")),
+            headers=upstream_headers,
             label=proxy.hostname,
             response_headers=proxy.custom_response_headers,
         )
 
+    def _management_allowed(self, peer: str | None, host: str, path: str) -> bool:
+        """Who may reach the management app through the public listeners."""
+        if path.startswith(OAUTH_PATHS):
+            return True
+        manager = self.manager
+        if host == manager.issuer_host and (path == "/mcp" or path.startswith("/mcp/")):
+            return True
+        if host in manager.remote_hosts:
+            return True
+        settings = manager.settings
+        return is_trusted(peer, _LOOPBACK) or is_trusted(
+            peer, (*settings.trusted_proxies, *settings.management_remote_networks)
+        )
+
+
+def _networks(*cidrs: str) -> Sequence:
+    import ipaddress
+
+    return tuple(ipaddress.ip_network(c) for c in cidrs)
+
+
+_LOOPBACK = _networks("127.0.0.0/8", "::1/128")
+
 
 def _join(base: str, scope: dict) -> str:
-    raw = scope.get("raw_path") or scope["path"].encode()
-    path = raw.decode("latin-1")
+    path = scope["raw_path"].decode("latin-1")
     query = scope.get("query_string", b"")
     url = base.rstrip("/") + path
     if query:

@@ -27,8 +27,10 @@ from proxyd.api.app import create_api_app
 from proxyd.api.context import ApiContext
 from proxyd.config import Settings
 from proxyd.edge.dispatcher import Dispatcher
+from proxyd.edge.h1 import EdgeLimits
 from proxyd.edge.listener import serve_asgi
 from proxyd.edge.manager import ProxyManager
+from proxyd.edge.server import EdgeListener, listening_socket
 from proxyd.events.bus import EventBus
 from proxyd.events.consumer import consume_events
 from proxyd.logs.writer import RequestLog
@@ -107,6 +109,25 @@ async def _listen(
         raise StartupError(bind_problem(what, bind, setting, exc)) from None
 
 
+async def _listen_edge(
+    nursery, app, host: str, port: int, what: str, setting: str, shutdown, settings, ssl_context=None
+) -> list:
+    """Start a public listener on the strict h1 server (h2 through hypercorn's protocol)."""
+    sock = inherited_sockets().get(what.lower())  # set when we are a worker
+    if sock is None:
+        try:
+            sock = listening_socket(host, port)
+        except OSError as exc:
+            raise StartupError(bind_problem(what, _bind(host, port), setting, exc)) from None
+    listener = EdgeListener(
+        app,
+        EdgeLimits.from_settings(settings),
+        ssl_context=ssl_context,
+        graceful_timeout=settings.shutdown_timeout,
+    )
+    return await nursery.start(listener.serve, sock, shutdown)
+
+
 async def serve(settings: Settings, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Run proxyd until SIGINT/SIGTERM (or cancellation). task_status gets the bound ports."""
     async with trio.open_nursery() as root:
@@ -172,10 +193,11 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
                 shutdown,
                 settings,
             )
-            http = await _listen(
+            http = await _listen_edge(
                 listeners,
                 dispatcher,
-                _bind(settings.server_host, settings.http_port),
+                settings.server_host,
+                settings.http_port,
                 "HTTP",
                 "HTTP_PORT",
                 shutdown,
@@ -183,10 +205,11 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
             )
             ports = {"api": _port(api), "http": _port(http)}
             # TLS capability: start the HTTPS listener here and add ports["https"].
-            https = await _listen(
+            https = await _listen_edge(
                 listeners,
                 dispatcher,
-                _bind(settings.server_host, settings.https_port),
+                settings.server_host,
+                settings.https_port,
                 "HTTPS",
                 "HTTPS_PORT",
                 shutdown,

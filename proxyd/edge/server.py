@@ -1,0 +1,225 @@
+"""The public listeners: accept loops for HTTP and HTTPS that hand each connection to the strict
+h1 server (proxyd.edge.h1), or to hypercorn's HTTP/2 protocol for ALPN h2 and h2c prior knowledge.
+
+Both protocols call the same ASGI-shaped application (the Dispatcher), so proxy selection, auth,
+routes, the header policy and logging have one implementation.
+
+Shutdown: when shutdown_event is set the listener stops accepting, idle keep-alive connections
+close at once, and requests in flight get graceful_timeout seconds to finish before they are cut.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import ssl
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.utils import wrap_app
+
+from proxyd.edge.h1 import App, EdgeLimits, H1Connection, Registry, error_response
+
+log = logging.getLogger("proxyd.edge.server")
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+HANDSHAKE_TIMEOUT = 10.0
+_ACCEPT_RETRY = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+
+
+class _ReplayStream(trio.abc.HalfCloseableStream):
+    """A socket stream whose first bytes (already read while peeking) are returned again."""
+
+    def __init__(self, stream: trio.SocketStream, first: bytes) -> None:
+        self._stream = stream
+        self._first = first
+        self.socket = stream.socket
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._first:
+            data, self._first = self._first, b""
+            return data
+        return await self._stream.receive_some(max_bytes)
+
+    async def send_all(self, data) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class _H2:
+    """What hypercorn's TCPServer needs to serve one HTTP/2 connection with our app."""
+
+    def __init__(self, app: App, limits: EdgeLimits, graceful_timeout: float) -> None:
+        config = Config()
+        config.accesslog = None
+        config.errorlog = logging.getLogger("proxyd.edge.hypercorn")
+        config.include_server_header = False
+        config.graceful_timeout = graceful_timeout
+        config.keep_alive_timeout = limits.keepalive_timeout
+        config.read_timeout = None
+        config.h2_max_inbound_frame_size = 2**14
+        config.websocket_max_message_size = 16 * 1024 * 1024
+        self.config = config
+        self.app = wrap_app(app, config.wsgi_max_body_size, "asgi")
+        self.context = WorkerContext(None)
+
+    async def serve(self, stream: trio.abc.Stream) -> None:
+        await TCPServer(self.app, self.config, self.context, {}, stream).run()
+
+
+def _address(sock_address) -> tuple[str, int] | None:
+    if isinstance(sock_address, tuple) and len(sock_address) >= 2:
+        return (sock_address[0], sock_address[1])
+    return None
+
+
+class EdgeListener:
+    """One public listener (plain or TLS) serving app."""
+
+    def __init__(
+        self,
+        app: App,
+        limits: EdgeLimits,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        graceful_timeout: float = 5.0,
+    ) -> None:
+        self.app = app
+        self.limits = limits
+        self.ssl_context = ssl_context
+        self.graceful_timeout = graceful_timeout
+        self.registry = Registry()
+        self.h2 = _H2(app, limits, graceful_timeout)
+        self.scheme = "https" if ssl_context is not None else "http"
+
+    async def serve(
+        self,
+        sock: socket.socket,
+        shutdown_event: trio.Event,
+        *,
+        task_status=trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Accept on sock (already bound and listening) until shutdown_event, then drain."""
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        async with trio.open_nursery() as handlers:
+            async with trio.open_nursery() as acceptor:
+                acceptor.start_soon(self._accept, listener, handlers)
+                task_status.started([f"{self.scheme}://{shown}:{port}"])
+                await shutdown_event.wait()
+                acceptor.cancel_scope.cancel()
+            with trio.CancelScope(shield=True):
+                await listener.aclose()
+            self.registry.drain()
+            handlers.cancel_scope.deadline = trio.current_time() + self.graceful_timeout
+
+    async def _accept(self, listener: trio.SocketListener, handlers: trio.Nursery) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno in _ACCEPT_RETRY:
+                    log.warning("accept failed (%s); retrying shortly", exc.strerror)
+                    await trio.sleep(0.1)
+                    continue
+                raise
+            handlers.start_soon(self._connection, stream)
+
+    async def _connection(self, stream: trio.SocketStream) -> None:
+        try:
+            sock = stream.socket
+            client = _address(sock.getpeername())
+            server = _address(sock.getsockname())
+        except OSError:
+            await stream.aclose()
+            return
+        try:
+            if self.ssl_context is not None:
+                await self._tls(stream, client, server)
+            else:
+                await self._plain(stream, client, server)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
+            pass
+        except Exception:
+            log.exception("connection from %s failed", client[0] if client else "?")
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await stream.aclose()
+
+    async def _plain(self, stream: trio.SocketStream, client, server) -> None:
+        first = b""
+        with trio.move_on_after(self.limits.header_timeout):
+            while len(first) < len(H2_PREFACE):
+                data = await stream.receive_some(64 * 1024)
+                if not data:
+                    return
+                first += data
+                if not H2_PREFACE.startswith(first[: len(H2_PREFACE)]):
+                    break
+        if not first:
+            return
+        if first.startswith(H2_PREFACE):
+            await self.h2.serve(_ReplayStream(stream, first))
+            return
+        if H2_PREFACE.startswith(first):  # a truncated preface that timed out
+            await stream.send_all(error_response(408, "408 Request Timeout."))
+            return
+        conn = H1Connection(
+            stream,
+            self.app,
+            self.limits,
+            scheme="http",
+            client=client,
+            server=server,
+            registry=self.registry,
+            initial=first,
+        )
+        await conn.serve()
+
+    async def _tls(self, stream: trio.SocketStream, client, server) -> None:
+        tls = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
+        with trio.move_on_after(HANDSHAKE_TIMEOUT) as scope:
+            await tls.do_handshake()
+        if scope.cancelled_caught:
+            return
+        if tls.selected_alpn_protocol() == "h2":
+            await self.h2.serve(tls)
+            return
+        conn = H1Connection(
+            tls,
+            self.app,
+            self.limits,
+            scheme="https",
+            client=client,
+            server=server,
+            registry=self.registry,
+        )
+        await conn.serve()
+
+
+def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
+    """A bound, listening TCP socket (SO_REUSEADDR; IPv6 when host is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
