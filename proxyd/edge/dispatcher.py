@@ -14,9 +14,8 @@ Ahead of that, in this order:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import re
+from typing import TYPE_CHECKING, Any
 
 from proxyd.edge.forward import send_error
 from proxyd.edge.headers import request_host

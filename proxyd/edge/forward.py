@@ -14,7 +14,7 @@ import time
 
 import trio
 
-from proxyd.edge.headers import Headers, downstream_response_headers, header_value
+from proxyd.edge.headers import Headers, downstream_response_headers
 from proxyd.edge.http1 import (
     ConnectionPool,
     UpstreamConnectError,

@@ -145,15 +145,17 @@ def _reason(status: int) -> bytes:
 def error_response(status: int, message: str) -> bytes:
     """A complete plain-text response that closes the connection."""
     body = (message.rstrip("\n") + "\n").encode()
-    return b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" \
-        b"cache-control: no-store\r\nx-content-type-options: nosniff\r\ndate: %s\r\n" \
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+        b"cache-control: no-store\r\nx-content-type-options: nosniff\r\ndate: %s\r\n"
         b"connection: close\r\n\r\n%s" % (status, _reason(status), len(body), _Date.now(), body)
+    )
 
 
 class _Head:
     """What the parser collected for one request head."""
 
-    __slots__ = ("headers", "method", "target", "upgrade", "version", "keep_alive", "expect")
+    __slots__ = ("expect", "headers", "keep_alive", "method", "target", "upgrade", "version")
 
     def __init__(self) -> None:
         self.target = bytearray()
@@ -320,7 +322,9 @@ class H1Connection:
         if self.head_bytes > limits.max_header_bytes and not _head_fits(
             queue, limits.max_header_bytes
         ):
-            raise Refusal(431, "431 Request Header Fields Too Large: the request head is too large.")
+            raise Refusal(
+                431, "431 Request Header Fields Too Large: the request head is too large."
+            )
         return queue.popleft()
 
     @property

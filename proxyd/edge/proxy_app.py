@@ -131,9 +131,7 @@ class ProxyApp:
                 scope["proxyd.user"] = identity.subject
                 scope["proxyd.client_id"] = identity.client_id or ""
             if outcome.status:
-                scope["proxyd.auth_outcome"] = (
-                    "unauthorized" if outcome.status == 401 else "denied"
-                )
+                scope["proxyd.auth_outcome"] = "unauthorized" if outcome.status == 401 else "denied"
                 if outcome.status in (200, 204, 302, 303, 307):
                     scope["proxyd.auth_outcome"] = "answered"
                 await outcome.send(scope, send)

@@ -71,7 +71,9 @@ async def forward_upgrade(
     try:
         conn = await pool.connect(key)
     except UpstreamTimeout:
-        await send_error(send, 504, f"504 Gateway Timeout: the upstream for {label} did not answer.")
+        await send_error(
+            send, 504, f"504 Gateway Timeout: the upstream for {label} did not answer."
+        )
         return 504
     except UpstreamError:
         await send_error(
@@ -103,9 +105,7 @@ async def forward_upgrade(
                 [h for h in kept if h[0] not in (b"content-length", b"content-type")],
             )
             return status
-        kept = [
-            (n, v) for n, v in response_headers if n not in HOP_BY_HOP or n in _KEEP_101
-        ]
+        kept = [(n, v) for n, v in response_headers if n not in HOP_BY_HOP or n in _KEEP_101]
         scope["proxyd.upgraded"] = True
         stream, leftover = conn.stream, bytes(conn.buffer)
         conn = None

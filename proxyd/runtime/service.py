@@ -110,7 +110,15 @@ async def _listen(
 
 
 async def _listen_edge(
-    nursery, app, host: str, port: int, what: str, setting: str, shutdown, settings, ssl_context=None
+    nursery,
+    app,
+    host: str,
+    port: int,
+    what: str,
+    setting: str,
+    shutdown,
+    settings,
+    ssl_context=None,
 ) -> list:
     """Start a public listener on the strict h1 server (h2 through hypercorn's protocol)."""
     sock = inherited_sockets().get(what.lower())  # set when we are a worker
