@@ -17,12 +17,18 @@ import trio
 from proxyd.edge.headers import Headers, downstream_response_headers
 from proxyd.edge.http1 import (
     ConnectionPool,
+    Pending,
+    Response,
     UpstreamConnectError,
     UpstreamError,
     UpstreamTimeout,
 )
 
 log = logging.getLogger("proxyd.edge.forward")
+
+# Seconds an upstream answer may take to start before a watcher for the client's disconnect is
+# started (a hang-up within this time is noticed when the answer is written).
+QUICK_ANSWER = 0.05
 
 
 class ClientDisconnected(Exception):
@@ -45,6 +51,21 @@ async def send_error(send, status: int, message: str, headers: Headers | None = 
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _upstream_failed(scope: dict, send, exc: UpstreamError, label: str) -> int:
+    """Answer 504 (timed out) or 502 (refused, broken) for a failed upstream exchange."""
+    if isinstance(exc, UpstreamTimeout):
+        scope["proxyd.upstream_error"] = "timeout"
+        await send_error(
+            send, 504, f"504 Gateway Timeout: the upstream for {label} did not answer in time."
+        )
+        return 504
+    level = logging.INFO if isinstance(exc, UpstreamConnectError) else logging.WARNING
+    log.log(level, "upstream for %s failed: %s", label, exc)
+    scope["proxyd.upstream_error"] = type(exc).__name__
+    await send_error(send, 502, f"502 Bad Gateway: the upstream for {label} could not be reached.")
+    return 502
 
 
 class BodyLengthMismatch(Exception):
@@ -139,18 +160,42 @@ async def forward_http(
     elif scope.get("method") in ("POST", "PUT", "PATCH"):
         headers = [*headers, (b"content-length", b"0")]
     started = time.perf_counter()
+    method = scope["method"]
+    first: Response | Pending | None = None
+    if not has_body:
+        # Fast path: most answers start within a few milliseconds, and a small one is relayed
+        # without a disconnect watcher (no task, no nursery). Only a slow or streamed answer
+        # gets one below.
+        try:
+            first = await pool.request(method, key, target, headers, None, False, QUICK_ANSWER)
+        except UpstreamError as exc:
+            return await _upstream_failed(scope, send, exc, label)
+        if isinstance(first, Response):
+            whole = first.complete_body()
+            if whole is not None:
+                scope["proxyd.upstream_ms"] = (time.perf_counter() - started) * 1000
+                try:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": first.status,
+                            "headers": downstream_response_headers(first.headers, response_headers),
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": whole})
+                finally:
+                    await first.aclose()
+                return first.status
     response = None
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_disconnect, nursery.cancel_scope)
         try:
-            response = await pool.request(
-                scope["method"],
-                key,
-                target,
-                headers,
-                request_body() if has_body else None,
-                chunked,
-            )
+            if first is None:
+                response = await pool.request(method, key, target, headers, request_body(), chunked)
+            elif isinstance(first, Pending):
+                response = await pool.finish(first)
+            else:
+                response = first
         except ClientDisconnected:
             nursery.cancel_scope.cancel()
             return 0
@@ -160,22 +205,10 @@ async def forward_http(
             )
             nursery.cancel_scope.cancel()
             return 400
-        except UpstreamTimeout:
-            scope["proxyd.upstream_error"] = "timeout"
-            await send_error(
-                send, 504, f"504 Gateway Timeout: the upstream for {label} did not answer in time."
-            )
-            nursery.cancel_scope.cancel()
-            return 504
         except UpstreamError as exc:
-            level = logging.INFO if isinstance(exc, UpstreamConnectError) else logging.WARNING
-            log.log(level, "upstream for %s failed: %s", label, exc)
-            scope["proxyd.upstream_error"] = type(exc).__name__
-            await send_error(
-                send, 502, f"502 Bad Gateway: the upstream for {label} could not be reached."
-            )
+            status = await _upstream_failed(scope, send, exc, label)
             nursery.cancel_scope.cancel()
-            return 502
+            return status
         # Time to the upstream's response head (the request log reads it from the scope).
         scope["proxyd.upstream_ms"] = (time.perf_counter() - started) * 1000
         try:

@@ -23,6 +23,7 @@ import trio
 MAX_HEAD = 64 * 1024
 READ_SIZE = 256 * 1024  # body reads: larger reads mean fewer trips through hypercorn per MiB
 IDLE_EXPIRY = 30.0
+TRUST_IDLE = 1.0  # an idle connection younger than this is used without a liveness probe
 NO_BODY_STATUSES = frozenset({204, 304})
 
 
@@ -214,12 +215,17 @@ class ConnectionPool:
         conn.idle_since = time.monotonic()
         idle.append(conn)
 
-    def _take_idle(self, key: tuple) -> Connection | None:
+    def _take_idle(self, key: tuple, careful: bool) -> Connection | None:
+        """The most recently used idle connection. Its liveness is probed (a poll syscall) only
+        when a lost request could not be retried (careful: it has a body) or it idled a while."""
         idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
             conn = idle.pop()
-            if now - conn.idle_since < IDLE_EXPIRY and conn.looks_alive():
+            age = now - conn.idle_since
+            if age < IDLE_EXPIRY and (
+                (not careful and age < TRUST_IDLE and not conn.buffer) or conn.looks_alive()
+            ):
                 return conn
             trio.lowlevel.spawn_system_task(conn.aclose)
         return None
@@ -269,19 +275,23 @@ class ConnectionPool:
         headers: list[tuple[bytes, bytes]],
         body: AsyncIterator[bytes] | None,
         chunked: bool,
-    ) -> Response:
+        ready_grace: float | None = None,
+    ) -> Response | Pending:
         """Send the request (head, then body) and read the response head.
 
         An idle connection that turns out dead before a single response byte arrived is retried
         once on a fresh one when the request has no body (nothing was consumed).
+
+        With ready_grace, a response that has not started within that many seconds is left
+        Pending: the caller finishes it with finish() (typically while watching the client).
         """
-        conn = self._take_idle(key)
+        conn = self._take_idle(key, body is not None)
         reused = conn is not None
         if conn is None:
             conn = await self._connect(key)
         head = request_head(method, target, headers)
         try:
-            return await self._exchange(conn, method, head, body, chunked)
+            return await self._exchange(conn, method, head, body, chunked, ready_grace)
         except _StaleConnection:
             await conn.aclose()
             if not reused or body is not None:
@@ -296,7 +306,19 @@ class ConnectionPool:
             await conn.aclose()
             raise
 
-    async def _exchange(self, conn, method, head, body, chunked) -> Response:
+    async def finish(self, pending: Pending) -> Response:
+        """Read the response of a request that request() left Pending."""
+        conn = pending.conn
+        try:
+            return await self._read_response(conn, pending.method)
+        except _StaleConnection:
+            await conn.aclose()
+            raise UpstreamProtocolError("upstream closed the connection") from None
+        except BaseException:
+            await conn.aclose()
+            raise
+
+    async def _exchange(self, conn, method, head, body, chunked, ready_grace=None):
         try:
             if body is None:
                 await conn.stream.send_all(head)
@@ -311,6 +333,14 @@ class ConnectionPool:
                     await conn.stream.send_all(b"0\r\n\r\n")
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
             raise _StaleConnection() from None
+        if ready_grace is not None and not conn.buffer:
+            with trio.move_on_after(ready_grace) as waiting:
+                await trio.lowlevel.wait_readable(conn.socket)
+            if waiting.cancelled_caught:
+                return Pending(conn, method)
+        return await self._read_response(conn, method)
+
+    async def _read_response(self, conn: Connection, method: str) -> Response:
         while True:
             status, headers, keep_alive = await self._read_head(conn)
             if 100 <= status < 200 and status != 101:
@@ -370,6 +400,16 @@ class ConnectionPool:
                 elif b"keep-alive" in tokens:
                     keep_alive = True
         return status, headers, keep_alive
+
+
+class Pending:
+    """A request whose response has not started yet (see ConnectionPool.request)."""
+
+    __slots__ = ("conn", "method")
+
+    def __init__(self, conn: Connection, method: str) -> None:
+        self.conn = conn
+        self.method = method
 
 
 class _StaleConnection(Exception):
