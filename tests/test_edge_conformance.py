@@ -5,9 +5,8 @@ backend (tests/support/tripwire.py) parses with httptools whatever proxyd forwar
 also assert what did NOT reach the backend: no smuggled second request, no unchecked path, no
 forged identity header.
 
-Tests marked EDGE_REBUILD fail against today's edge (hypercorn + h11) for the reason their name
-says; they are strict xfails, so each turns into an error (XPASS) once the new edge fixes it, and
-the mark comes off then. Unmarked tests pass today and must keep passing.
+Most of these failed against the edge proxyd had before its rebuild (hypercorn + h11): they were
+written first, as the attacks, and kept failing until the strict h1 server refused them.
 
 Settings the new edge reads (EDGE_*) are passed with small values so that timeouts take about a
 second; today's edge ignores them.
@@ -25,8 +24,6 @@ import pytest
 
 from tests.support.processes import ProxydProcess, RedisServer
 from tests.support.tripwire import Tripwire
-
-EDGE_REBUILD = pytest.mark.xfail(strict=True, reason="edge rebuild: issue 9")
 
 MAX_REQUEST_LINE = 4096
 MAX_HEADER_BYTES = 8192
@@ -357,7 +354,6 @@ CL_TE_CASES = {
 }
 
 
-@EDGE_REBUILD
 @pytest.mark.parametrize("case", CL_TE_CASES)
 def test_cl_plus_te_is_refused_and_nothing_is_smuggled(edge: Edge, case: str) -> None:
     assert_refused(edge, CL_TE_CASES[case](edge))
@@ -394,7 +390,6 @@ def test_early_hang_up_cancels_the_upstream_request(edge: Edge) -> None:
     )
 
 
-@EDGE_REBUILD
 def test_early_hang_up_logs_no_traceback(edge: Edge) -> None:
     offset = len(edge.proc.log())
     _hang_up_while_upstream_works(edge)
@@ -487,14 +482,13 @@ REFUSALS: dict[str, Case] = {
 
 @pytest.mark.parametrize(
     "case",
-    [pytest.param(k, marks=() if v.refused_today else EDGE_REBUILD) for k, v in REFUSALS.items()],
+    list(REFUSALS),
 )
 def test_malformed_request_is_refused_and_closed(edge: Edge, case: str) -> None:
     data, statuses, _, mid_body = REFUSALS[case]
     assert_refused(edge, data, statuses, mid_body=mid_body)
 
 
-@EDGE_REBUILD
 @pytest.mark.parametrize("case", ["bare-cr-in-value", "cl-conflicting", "nul-in-value"])
 def test_refusal_says_why_in_one_plain_text_sentence(edge: Edge, case: str) -> None:
     response = assert_refused(edge, REFUSALS[case].data, REFUSALS[case].statuses)
@@ -503,7 +497,6 @@ def test_refusal_says_why_in_one_plain_text_sentence(edge: Edge, case: str) -> N
 
 
 # == B.2: absolute-form targets ======================================================================
-@EDGE_REBUILD
 def test_absolute_form_authority_decides_auth(edge: Edge) -> None:
     """The target names the protected host; Host names the open one: 401, nothing forwarded."""
     response = edge.exchange(request(OPEN, f"http://{LOCKED}/x"))
@@ -511,7 +504,6 @@ def test_absolute_form_authority_decides_auth(edge: Edge) -> None:
     assert response is not None and response.status == 401, response
 
 
-@EDGE_REBUILD
 def test_absolute_form_is_forwarded_in_origin_form_with_matching_host(edge: Edge) -> None:
     response = edge.exchange(request("nobody.test", f"http://{OPEN}/x?q=1"))
     assert response is not None and response.status == 200, response
@@ -531,7 +523,6 @@ TRAVERSALS = [
 ]
 
 
-@EDGE_REBUILD
 @pytest.mark.parametrize("path", TRAVERSALS)
 def test_dot_segments_do_not_escape_an_excluded_path(edge: Edge, path: str) -> None:
     """Normalised, these are /secret: without a token they get 401 (or 400 if the edge refuses
@@ -541,7 +532,6 @@ def test_dot_segments_do_not_escape_an_excluded_path(edge: Edge, path: str) -> N
     assert response is not None and response.status in (400, 401), response
 
 
-@EDGE_REBUILD
 @pytest.mark.parametrize(
     ("path", "checked"),
     [("/public/a/./b/../c", b"/public/a/c"), ("/secret/../public/x", b"/public/x")],
@@ -577,7 +567,7 @@ IDENTITY_HEADERS = [
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=() if ok else EDGE_REBUILD) for n, ok in IDENTITY_HEADERS]
+    "name", [n for n, _ in IDENTITY_HEADERS]
 )
 def test_forged_identity_header_never_reaches_the_backend(edge: Edge, name: str) -> None:
     value = f"for={FORGED}" if name == "Forwarded" else FORGED
@@ -587,7 +577,6 @@ def test_forged_identity_header_never_reaches_the_backend(edge: Edge, name: str)
     assert FORGED.encode() not in b"".join(v for _, v in seen.headers), seen.headers
 
 
-@EDGE_REBUILD
 def test_forged_identity_header_stripped_on_protected_proxy(edge: Edge) -> None:
     forged = [f"{n}: {FORGED}" for n in ("X_Auth_User", "True-Client-IP", "X-Client-IP")]
     auth = f"Authorization: Bearer {edge.token}"
@@ -598,7 +587,6 @@ def test_forged_identity_header_stripped_on_protected_proxy(edge: Edge) -> None:
     assert FORGED.encode() not in b"".join(v for _, v in seen.headers), seen.headers
 
 
-@EDGE_REBUILD
 def test_underscored_header_names_are_dropped_by_default(edge: Edge) -> None:
     response = edge.exchange(request(OPEN, "/u", headers=["X_Custom_Thing: 1", "X-Dash: 2"]))
     assert response is not None and response.status == 200, response
@@ -614,7 +602,6 @@ def test_underscored_header_names_pass_when_allowed(lenient_edge: Edge) -> None:
     assert seen.header("x_custom_thing") == [b"1"]
 
 
-@EDGE_REBUILD
 def test_underscored_identity_names_are_dropped_even_when_underscores_allowed(
     lenient_edge: Edge,
 ) -> None:
@@ -625,14 +612,12 @@ def test_underscored_identity_names_are_dropped_even_when_underscores_allowed(
     assert FORGED.encode() not in b"".join(v for _, v in seen.headers), seen.headers
 
 
-@EDGE_REBUILD
 def test_response_carries_one_date(edge: Edge) -> None:
     response = edge.exchange(request(OPEN, "/d"))
     assert response is not None and response.status == 200, response
     assert len(response.header("date")) == 1, response.headers
 
 
-@EDGE_REBUILD
 def test_backend_server_header_is_hidden_when_not_passed(edge: Edge) -> None:
     response = edge.exchange(request(OPEN, "/s"))
     assert response is not None and response.status == 200, response
@@ -646,7 +631,6 @@ def test_backend_server_header_passes_when_enabled(lenient_edge: Edge) -> None:
 
 
 # == B.5: connection lifetimes =======================================================================
-@EDGE_REBUILD
 def test_slowloris_headers_time_out(edge: Edge) -> None:
     """Headers dripped a byte every 0.2 s: the header timeout (1 s) closes the connection while
     the client is still sending (with 408, or without an answer)."""
@@ -668,7 +652,6 @@ def test_slowloris_headers_time_out(edge: Edge) -> None:
     assert_nothing_reached(edge.tripwire)
 
 
-@EDGE_REBUILD
 def test_stalled_upload_gets_408_closes_and_cancels_the_upstream(edge: Edge) -> None:
     with edge.raw(timeout=3) as conn:
         conn.send(request(OPEN, "/upload", "POST", ["Content-Length: 100000"], b"x" * 10))
@@ -679,7 +662,6 @@ def test_stalled_upload_gets_408_closes_and_cancels_the_upstream(edge: Edge) -> 
     assert all(not r.complete for r in partial), edge.tripwire.describe()
 
 
-@EDGE_REBUILD
 @pytest.mark.parametrize("path_host", [("/idle", OPEN), ("/", "nobody.test")])
 def test_idle_keep_alive_connection_closes(edge: Edge, path_host: tuple[str, str]) -> None:
     path, host = path_host
@@ -689,7 +671,6 @@ def test_idle_keep_alive_connection_closes(edge: Edge, path_host: tuple[str, str
         assert conn.closed(within=2.5), "an idle keep-alive connection stayed open"
 
 
-@EDGE_REBUILD
 @pytest.mark.parametrize(
     "data",
     [
@@ -705,7 +686,6 @@ def test_connection_closes_after_the_response(edge: Edge, data: bytes) -> None:
         assert conn.closed(), "the connection stayed open"
 
 
-@EDGE_REBUILD
 def test_max_requests_per_connection(edge: Edge) -> None:
     answered = 0
     with edge.raw() as conn:
@@ -737,7 +717,6 @@ def test_pipelined_requests_are_answered_in_order(edge: Edge) -> None:
 
 
 # == B.6: bodies =====================================================================================
-@EDGE_REBUILD
 def test_expect_100_continue_without_token_gets_401_not_100(edge: Edge) -> None:
     with edge.raw() as conn:
         conn.send(request(LOCKED, "/e", "POST", ["Content-Length: 5", "Expect: 100-continue"]))

@@ -260,7 +260,7 @@ class H1Connection:
             raise Refusal(400, "400 Bad Request: the request target is malformed.") from None
         except httptools.HttpParserError as exc:
             text = str(exc)
-            if "version" in text.lower():
+            if text.startswith("Invalid HTTP version"):
                 raise Refusal(505, "505 HTTP Version Not Supported: use HTTP/1.1.") from None
             raise Refusal(400, f"400 Bad Request: {text.rstrip('.')}.") from None
 
