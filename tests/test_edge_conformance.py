@@ -566,9 +566,7 @@ IDENTITY_HEADERS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name", [n for n, _ in IDENTITY_HEADERS]
-)
+@pytest.mark.parametrize("name", [n for n, _ in IDENTITY_HEADERS])
 def test_forged_identity_header_never_reaches_the_backend(edge: Edge, name: str) -> None:
     value = f"for={FORGED}" if name == "Forwarded" else FORGED
     response = edge.exchange(request(OPEN, "/who", headers=[f"{name}: {value}"]))
