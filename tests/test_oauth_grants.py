@@ -244,3 +244,30 @@ def test_management_scopes_default_to_nobody_and_the_log_says_how(start_proxyd, 
     client = register(granted.api_url)["client_id"]
     tokens, _ = sign_in(granted.api_url, client, [granted.api_url], "user")
     assert tokens["scope"] == "user"
+
+
+async def test_a_refresh_applies_the_policy_of_today(start_proxyd, github):
+    proc = start_oauth_proxyd(start_proxyd, github)
+    issuer = proc.api_url
+    app = await protected_proxy(proc, "app.test", oauthAdminUsers=["alice"])
+    client = register(issuer)["client_id"]
+    tokens, _ = await trio.to_thread.run_sync(lambda: sign_in(issuer, client, [app], "admin mcp"))
+    assert tokens["scope"] == "admin mcp"
+
+    def refresh(token: str) -> httpx.Response:
+        form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": client}
+        return httpx.post(f"{issuer}/token", data=form)
+
+    again = await trio.to_thread.run_sync(lambda: refresh(tokens["refresh_token"]))
+    assert again.status_code == 200 and again.json()["scope"] == "admin mcp"
+    gql = GraphQLClient(proc.api_url, proc.token("admin"))
+    await gql(UPDATE, {"h": "app.test", "i": {"oauthAdminUsers": []}})
+    current = again.json()["refresh_token"]
+    with trio.fail_after(10):
+        while True:  # every process applies the change within moments
+            answer = await trio.to_thread.run_sync(refresh, current)
+            assert answer.status_code == 200, answer.text
+            current = answer.json()["refresh_token"]
+            if answer.json()["scope"] == "mcp":
+                break
+            await trio.sleep(0.1)

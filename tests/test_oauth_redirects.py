@@ -219,3 +219,38 @@ async def test_builtin_proxy_client_only_its_callback_and_its_proxy(start_proxyd
     )
     assert result["_status"] == "200", result
     assert json.loads(result["_body"])["path"] == "/page"
+
+
+def test_the_rules_themselves():
+    from proxyd.oauth.redirects import matches, problem
+
+    for uri in (
+        HOSTILE_AT_AUTHORIZE
+        + HOSTILE_AT_REGISTRATION
+        + [
+            "http://[::1]@evil.example/cb",
+            "http://localhost:8976%40evil.example/cb",
+            "http://127.0.0.1:99999/cb",
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:8976/cb%",
+            "http://127.0.0.1:8976/cb\t",
+            "HTTP://127.0.0.1/cb",
+            "https:/app.example/cb",
+            "https:///cb",
+            "https://app.example/caf\u00e9",
+            "vscode://callback",
+        ]
+    ):
+        assert problem(uri) is not None, uri
+    registered = ["http://127.0.0.1:8976/callback", "https://app.example/cb"]
+    assert matches(registered, "https://app.example/cb")
+    assert not matches(registered, "https://app.example/cb/")
+    assert not matches(registered, "https://app.example/cb?x=1")
+    assert not matches(registered, "https://APP.example/cb")
+    assert matches(registered, "http://127.0.0.1/callback")  # the port is free, even absent
+    assert matches(registered, "http://127.0.0.1:1234/callback")
+    assert not matches(registered, "http://127.0.0.1:1234/callback?x=1")
+    assert not matches(registered, "http://[::1]:1234/callback")
+    assert not matches(["https://app.example:8443/cb"], "https://app.example:9443/cb")
+    # a URI registered before these rules existed no longer matches even exactly
+    assert not matches(["https://a.example@b.example/cb"], "https://a.example@b.example/cb")

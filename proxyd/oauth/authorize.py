@@ -7,9 +7,10 @@ from GitHub's web flow.
 2. A pending login (`oauth:state:{txn}`) is stored and the consent page is shown, unless the
    browser's session belongs to a user who already approved this client for exactly these
    resources and scopes (MCP confused-deputy rule); the device flow always shows it, with the
-   user code. Scopes are decided per resource (scopes.decide). The page names the client, its redirect URI's host, the scopes and the resource; it is
-   CSRF protected (a random token in the form that must equal the one in an HttpOnly cookie and
-   in the pending login) and cannot be framed.
+   user code. Scopes are decided per resource (scopes.decide). The page names the client, its
+   redirect URI's host, the scopes and the resource; it is CSRF protected (a random token in the
+   form that must equal the one in an HttpOnly cookie and in the pending login) and cannot be
+   framed.
 3. Approving sends the browser to GitHub with a fresh random, single-use, short-lived state, and
    binds the flow to the browser with a cookie; /callback checks both, exchanges GitHub's code,
    reads the user, applies the allowlists and scopes, and redirects back with a single-use code.

@@ -8,9 +8,10 @@ applies the management policy: OAUTH_LOCALHOST_{SCOPE}_USERS when set, else OAUT
 per-proxy lists never count there. OAUTH_ADMIN_USERS and OAUTH_USER_USERS are empty by default,
 so nobody gets a management scope until it is granted.
 
-A request for several resources gets only the scopes that every one of them grants (decide()). Allowlists: auth_required_users (else OAUTH_ALLOWED_GITHUB_USERS),
-auth_required_emails (fnmatch patterns such as *@example.com) and auth_required_groups (GitHub
-organizations). They are checked at the callback and again on every request, from token claims.
+A request for several resources gets only the scopes that every one of them grants (decide()).
+Allowlists: auth_required_users (else OAUTH_ALLOWED_GITHUB_USERS), auth_required_emails (fnmatch
+patterns such as *@example.com) and auth_required_groups (GitHub organizations). They are checked
+at the callback and again on every request, from token claims.
 """
 
 from __future__ import annotations

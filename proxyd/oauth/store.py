@@ -9,9 +9,9 @@ Keys (reference layout, secrets hashed):
 - `oauth:refresh:{sha256}` refresh tokens, keyed by the SHA-256 of the token so a Redis dump does
   not hold usable secrets; `oauth:family:{id}` a refresh family (its tokens and access tokens);
 - `oauth:revoked` sorted set jti -> exp (loaded into every process's memory);
-- `oauth:consent:{login}` what the user approved: "{client_id} {sha256 of resources and scopes}"; `oauth:session:{id}` browser sessions
-  (id = a hash of the cookie, never the cookie itself), indexed by `oauth:sessions` and
-  `oauth:user_sessions:{login}`;
+- `oauth:consent:{login}` what the user approved: "{client_id} {sha256 of resources and scopes}";
+  `oauth:session:{id}` browser sessions (id = a hash of the cookie, never the cookie itself),
+  indexed by `oauth:sessions` and `oauth:user_sessions:{login}`;
 - `oauth:device:{sha256}` / `oauth:device_user:{code}` device authorizations;
 - `oauth:github_app:{hostname}` a proxy's own GitHub OAuth app; `oauth:metrics` counters.
 """

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from quart import Blueprint, request
 
 from proxyd.oauth import limits
+from proxyd.oauth import scopes as scope_rules
 from proxyd.oauth.clients import authenticate, builtin_host
 from proxyd.oauth.http import json_response, params, repeated
 from proxyd.oauth.pkce import s256
@@ -103,6 +104,13 @@ async def _refresh_grant(
         if any(s not in scopes for s in asked):
             raise OAuthFailure("invalid_scope", "a refresh cannot add scopes.")
         scopes = asked
+    # The policy today, not the one at sign-in: a user removed from a list loses the scope here.
+    still, reason = scope_rules.decide(
+        server.settings, server.targets(data["resources"]), data["user"], scopes
+    )
+    if reason is not None or not still:
+        raise OAuthFailure("invalid_grant", "the user no longer has access to these scopes.")
+    scopes = still
     chosen = _resources(resources, data["resources"])
     audiences = server.audiences(server.targets(chosen)) if chosen else []
     return await server.issue(
