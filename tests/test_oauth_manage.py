@@ -57,7 +57,9 @@ def device_login(issuer: str, scope: str) -> dict:
 
 
 def test_device_flow_and_management_api(start_proxyd, github):
-    proc = start_oauth_proxyd(start_proxyd, github, OAUTH_ADMIN_USERS="alice")
+    proc = start_oauth_proxyd(
+        start_proxyd, github, OAUTH_ADMIN_USERS="alice", OAUTH_USER_USERS="alice,carol"
+    )
     issuer = proc.api_url
     tokens = device_login(issuer, "admin user")
     assert tokens["scope"] == "admin user"
@@ -148,7 +150,9 @@ def test_cli_login_logout_and_oauth_commands(start_proxyd, github, tmp_path):
     import subprocess
     import sys
 
-    proc = start_oauth_proxyd(start_proxyd, github, OAUTH_ADMIN_USERS="alice")
+    proc = start_oauth_proxyd(
+        start_proxyd, github, OAUTH_ADMIN_USERS="alice", OAUTH_USER_USERS="alice"
+    )
     env = {**proc.env, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PROXYD_TOKEN": ""}
     login = subprocess.Popen(
         [sys.executable, "-m", "proxyd", "login", "--api-url", proc.api_url],
@@ -244,7 +248,9 @@ def test_cimd_document_on_loopback_when_allowed(start_proxyd, github):
 def test_sessions_list_and_revoke(start_proxyd, github):
     from tests.support.oauth import register
 
-    proc = start_oauth_proxyd(start_proxyd, github, OAUTH_ADMIN_USERS="alice")
+    proc = start_oauth_proxyd(
+        start_proxyd, github, OAUTH_ADMIN_USERS="alice", OAUTH_USER_USERS="alice,carol"
+    )
     issuer = proc.api_url
     admin = {"Authorization": f"Bearer {device_login(issuer, 'admin user')['access_token']}"}
     gql = f"{issuer}/graphql"

@@ -46,7 +46,9 @@ def token_for(issuer: str, resource: str, scope: str = "mcp") -> dict:
 
 
 async def test_protected_proxy_end_to_end(start_proxyd, github, backend):
-    proc = start_oauth_proxyd(start_proxyd, github, OAUTH_ALLOWED_GITHUB_USERS="alice,carol")
+    proc = start_oauth_proxyd(
+        start_proxyd, github, OAUTH_ALLOWED_GITHUB_USERS="alice,carol", OAUTH_USER_USERS="alice"
+    )
     issuer = proc.api_url
     other = start_oauth_proxyd(start_proxyd, github, name="second", issuer=issuer)
     gql = GraphQLClient(proc.api_url, proc.token("admin"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxyd.config import load_settings
-from proxyd.oauth.clients import redirect_allowed
+from proxyd.oauth.redirects import matches as redirect_allowed
 from proxyd.oauth.scopes import denial, grant
 from proxyd.store.models import Proxy
 

@@ -28,7 +28,9 @@ def github():
 
 @pytest.fixture
 def server(start_proxyd, github):
-    return start_oauth_proxyd(start_proxyd, github, OAUTH_ALLOWED_GITHUB_USERS="alice,carol")
+    return start_oauth_proxyd(
+        start_proxyd, github, OAUTH_ALLOWED_GITHUB_USERS="alice,carol", OAUTH_USER_USERS="alice"
+    )
 
 
 def login(issuer: str, client_id: str, **extra: str) -> tuple[dict, str]:

@@ -1,5 +1,7 @@
-"""`proxyd login` / `proxyd logout` (device flow; the token is kept in a 0600 file under the
-user's config directory and used when neither --token nor PROXYD_TOKEN is given) and
+"""`proxyd login` / `proxyd logout` (device flow; the tokens are kept in a 0600 file under the
+user's config directory and used when neither --token nor PROXYD_TOKEN is given; the access token
+is refreshed with the stored refresh token when it is about to expire), `proxyd oauth status`
+(who is signed in, the scopes and the expiry) and
 `proxyd oauth client list|show|delete`, `proxyd oauth token list|revoke`,
 `proxyd oauth session list|revoke`."""
 
@@ -18,6 +20,7 @@ from proxyd.cli.options import call
 from proxyd.cli.output import print_fields, print_json, print_table, report
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+REFRESH_MARGIN = 60  # refresh a stored login this many seconds before it expires
 
 
 def login_path() -> Path:
@@ -25,15 +28,71 @@ def login_path() -> Path:
     return Path(base) / "proxyd" / "login.json"
 
 
-def stored_token() -> str | None:
-    """The access token `proxyd login` stored, when it has not expired."""
+def _read_login() -> dict[str, Any] | None:
     try:
         data = json.loads(login_path().read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("expires_at", 0) <= time.time():
+    return data if isinstance(data, dict) else None
+
+
+def stored_token() -> str | None:
+    """The access token `proxyd login` stored; refreshed first with the stored refresh token when
+    it expires within a minute (the new tokens are stored again). None when there is none left."""
+    data = _read_login()
+    if data is None:
         return None
-    return data.get("access_token")
+    if data.get("expires_at", 0) > time.time() + REFRESH_MARGIN:
+        return data.get("access_token")
+    return _refresh(data)
+
+
+def _refresh(data: dict[str, Any]) -> str | None:
+    import httpx
+
+    if not data.get("refresh_token") or not data.get("client_id"):
+        return None
+    endpoint = data.get("token_endpoint") or f"{data.get('api_url', '')}/token"
+    try:
+        response = httpx.post(
+            endpoint,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": data["refresh_token"],
+                "client_id": data["client_id"],
+            },
+            timeout=10,
+        )
+        answer = response.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    if response.status_code != 200 or "access_token" not in answer:
+        return None
+    _write_login(_login_record(data, answer))
+    return answer["access_token"]
+
+
+def _claims(token: str) -> dict[str, Any]:
+    """The payload of one of our JWTs, for display only (never trusted for anything)."""
+    import base64
+
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+def _login_record(base: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    claims = _claims(answer["access_token"])
+    return {
+        **base,
+        "access_token": answer["access_token"],
+        "refresh_token": answer.get("refresh_token") or base.get("refresh_token"),
+        "scope": answer.get("scope"),
+        "user": claims.get("sub", base.get("user")),
+        "expires_at": time.time() + int(answer.get("expires_in", 0)),
+    }
 
 
 def _write_login(data: dict[str, Any]) -> Path:
@@ -88,21 +147,44 @@ def _login(args: argparse.Namespace) -> int:
                 continue
             if error:
                 raise CliError(f"login failed: {answer.get('error_description', error)}")
-            path = _write_login(
-                {
-                    "api_url": api_url,
-                    "client_id": client["client_id"],
-                    "access_token": answer["access_token"],
-                    "refresh_token": answer.get("refresh_token"),
-                    "scope": answer.get("scope"),
-                    "expires_at": time.time() + int(answer.get("expires_in", 0)),
-                }
-            )
+            base = {
+                "api_url": api_url,
+                "client_id": client["client_id"],
+                "token_endpoint": meta["token_endpoint"],
+            }
+            path = _write_login(_login_record(base, answer))
             print(f"signed in with scopes {answer.get('scope')}; token stored in {path}")
             return 0
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         raise CliError(f"login against {api_url} failed ({type(exc).__name__}).") from None
     raise CliError("the login code expired; run `proxyd login` again.")
+
+
+def _status(args: argparse.Namespace) -> int:
+    data = _read_login()
+    if data is None:
+        raise CliError("not signed in: run `proxyd login`.", 1)
+    if data.get("expires_at", 0) <= time.time() + REFRESH_MARGIN:
+        stored_token()  # refresh when it can, so the status shows what the next command uses
+        data = _read_login() or data
+    expires = float(data.get("expires_at", 0))
+    left = int(expires - time.time())
+    info = {
+        "user": data.get("user") or _claims(str(data.get("access_token", ""))).get("sub"),
+        "api_url": data.get("api_url"),
+        "client_id": data.get("client_id"),
+        "scopes": data.get("scope") or "",
+        "expires_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expires)),
+        "expires_in": f"{left} s" if left > 0 else "expired",
+        "refreshable": bool(data.get("refresh_token")),
+    }
+    if args.json:
+        print_json(info)
+    else:
+        print_fields(info)
+    if left <= 0:
+        raise CliError("the stored login expired and could not be refreshed: run `proxyd login`.")
+    return 0
 
 
 def _logout(args: argparse.Namespace) -> int:
@@ -206,6 +288,9 @@ def register(sub: argparse._SubParsersAction, api: argparse.ArgumentParser) -> N
 
     group = sub.add_parser("oauth", help="OAuth clients, tokens and sessions")
     kinds = group.add_subparsers(dest="oauth_kind", required=True, metavar="KIND")
+    status = kinds.add_parser("status", help="who is signed in with `proxyd login`")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=_status)
     client = kinds.add_parser("client", help="registered OAuth clients")
     actions = client.add_subparsers(dest="oauth_client_command", required=True, metavar="ACTION")
     actions.add_parser("list", parents=[api], help="list clients").set_defaults(func=_client_list)

@@ -380,7 +380,7 @@ class Settings:
         "OAUTH_ADMIN_USERS", "", _str, "GitHub logins granted scope admin (* = everyone)."
     )
     oauth_user_users: str = setting(
-        "OAUTH_USER_USERS", "*", _str, "GitHub logins granted scope user (* = everyone)."
+        "OAUTH_USER_USERS", "", _str, "GitHub logins granted scope user (* = everyone)."
     )
     oauth_mcp_users: str = setting(
         "OAUTH_MCP_USERS", "*", _str, "GitHub logins granted scope mcp (* = everyone)."
@@ -415,6 +415,18 @@ class Settings:
         "5",
         _positive_int,
         "Seconds a device-flow client must wait between polls of the token endpoint.",
+    )
+    oauth_register_rate_limit: int = setting(
+        "OAUTH_REGISTER_RATE_LIMIT",
+        "20",
+        _positive_int,
+        "Dynamic client registrations allowed per client address per minute (then 429).",
+    )
+    oauth_token_failure_limit: int = setting(
+        "OAUTH_TOKEN_FAILURE_LIMIT",
+        "10",
+        _positive_int,
+        "Failed token-endpoint attempts allowed per client_id per minute (then 429).",
     )
     instance_id: str = setting(
         "PROXYD_INSTANCE_ID",

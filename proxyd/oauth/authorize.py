@@ -5,10 +5,12 @@ from GitHub's web flow.
    are shown as a page (never redirected). After that every error goes back to the client with
    error, error_description, state and iss.
 2. A pending login (`oauth:state:{txn}`) is stored and the consent page is shown, unless the
-   browser's session belongs to a user who already approved this client (MCP confused-deputy
-   rule). The page names the client, its redirect URI's host, the scopes and the resource; it is
-   CSRF protected (a random token in the form that must equal the one in an HttpOnly cookie and
-   in the pending login) and cannot be framed.
+   browser's session belongs to a user who already approved this client for exactly these
+   resources and scopes (MCP confused-deputy rule); the device flow always shows it, with the
+   user code. Scopes are decided per resource (scopes.decide). The page names the client, its
+   redirect URI's host, the scopes and the resource; it is CSRF protected (a random token in the
+   form that must equal the one in an HttpOnly cookie and in the pending login) and cannot be
+   framed.
 3. Approving sends the browser to GitHub with a fresh random, single-use, short-lived state, and
    binds the flow to the browser with a cookie; /callback checks both, exchanges GitHub's code,
    reads the user, applies the allowlists and scopes, and redirects back with a single-use code.
@@ -25,7 +27,7 @@ from urllib.parse import urlencode, urlsplit
 from quart import Blueprint, Response, redirect, request
 
 from proxyd.oauth import scopes as scope_rules
-from proxyd.oauth.clients import find_client, redirect_ok
+from proxyd.oauth.clients import builtin_host, find_client, redirect_ok
 from proxyd.oauth.github import GitHubError
 from proxyd.oauth.http import esc, page, params, read_cookie, repeated, set_cookie
 from proxyd.oauth.server import AuthServer, OAuthFailure
@@ -53,11 +55,17 @@ def client_redirect(server: AuthServer, redirect_uri: str, **values: str | None)
 
 def consent_page(server: AuthServer, txn_id: str, txn: dict[str, Any]) -> Response:
     redirect_host = urlsplit(txn.get("redirect_uri") or "").netloc or "this device"
+    device = (
+        f"<p>The device must show the code <b><code>{esc(txn['user_code'])}</code></b>. "
+        "If it does not, or you did not start this yourself, deny.</p>"
+        if txn["kind"] == "device"
+        else ""
+    )
     scopes = "".join(f"<li><code>{esc(s)}</code></li>" for s in txn["scopes"]) or "<li>none</li>"
     resources = ", ".join(esc(r) for r in txn["resources"]) or "proxyd"
     body = (
         f"<p><b>{esc(txn['client_name'])}</b> (client <code>{esc(txn['client_id'])}</code>) "
-        f"asks to act for you at <b>{resources}</b>.</p>"
+        f"asks to act for you at <b>{resources}</b>.</p>{device}"
         f"<p>After you sign in with GitHub you will be sent to <b>{esc(redirect_host)}</b>.</p>"
         f"<p>It asks for these scopes:</p><ul>{scopes}</ul>"
         f"<form method=post action='{esc(server.url('/authorize/consent'))}'>"
@@ -102,11 +110,28 @@ async def go_upstream(server: AuthServer, txn: dict[str, Any]) -> Response:
     return response
 
 
+async def started_by_proxy(
+    server: AuthServer, host: str, redirect_uri: str, state: str | None
+) -> bool:
+    """A built-in proxy client's request must carry the state of a sign-in its proxy started,
+    for this exact callback URL (so no one else can aim the proxy's client elsewhere)."""
+    data = await server.store.get_state(f"edge:{state}") if state else None
+    return bool(data and data.get("host") == host and data.get("redirect_uri") == redirect_uri)
+
+
 async def start_login(server: AuthServer, txn: dict[str, Any]) -> Response:
-    """Consent (unless already approved by this browser's user), then GitHub."""
+    """Consent, then GitHub. The consent page is skipped only when this browser's user already
+    approved this client for exactly these resources and scopes; the device flow always asks
+    (RFC 8628 section 5.4: the user must compare the code)."""
     session_id = read_cookie(SESSION_COOKIE, server.secure_cookies)
     session = await server.store.session_of(session_id) if session_id else None
-    if session and await server.store.approved(session["user"], txn["client_id"]):
+    if (
+        txn["kind"] != "device"
+        and session
+        and await server.store.approved(
+            session["user"], txn["client_id"], txn["resources"], txn["scopes"]
+        )
+    ):
         return await go_upstream(server, txn)
     txn_id = new_secret(24)
     txn["csrf"] = new_secret(24)
@@ -130,12 +155,19 @@ def register(bp: Blueprint, server: AuthServer) -> None:
         redirect_uri = form.get("redirect_uri", "")
         if not redirect_uri and len(registered) == 1:
             redirect_uri = registered[0]
-        if not redirect_uri or not redirect_ok(client, redirect_uri):
+        if not redirect_uri or not redirect_ok(server, client, redirect_uri):
             return error_page(
                 "Invalid redirect URI",
                 "redirect_uri does not exactly match one registered for this client.",
             )
         state = form.get("state") or None
+        proxy_host = builtin_host(client_id)
+        if proxy_host is not None and not await started_by_proxy(
+            server, proxy_host, redirect_uri, state
+        ):
+            return error_page(
+                "Sign-in expired", "this sign-in was not started by the proxy, or it expired."
+            )
 
         def fail(error: str, description: str) -> Response:
             return client_redirect(
@@ -162,11 +194,18 @@ def register(bp: Blueprint, server: AuthServer) -> None:
             else request.args.getlist("resource")
         )
         try:
-            proxy, audiences = server.resources(resources)
+            targets = server.targets(resources)
         except OAuthFailure as exc:
             return fail(exc.error, exc.description)
-        requested = form.get("scope", "").split() or scope_rules.supported_scopes(proxy)
-        offered = set(scope_rules.BUILTIN) | set(scope_rules.supported_scopes(proxy))
+        if proxy_host is not None and not (
+            len(targets) == 1
+            and not targets[0].management
+            and targets[0].proxy is not None
+            and targets[0].proxy.hostname == proxy_host
+        ):
+            return fail("invalid_target", "this proxy's sign-in may only ask for the proxy itself.")
+        requested = form.get("scope", "").split() or scope_rules.default_scopes(targets)
+        offered = scope_rules.offered(targets)
         unknown = [s for s in requested if s not in offered]
         if unknown:
             return fail("invalid_scope", f"unknown scope {unknown[0]!r}.")
@@ -179,8 +218,8 @@ def register(bp: Blueprint, server: AuthServer) -> None:
             "code_challenge": challenge,
             "scopes": requested,
             "resources": resources,
-            "audiences": audiences,
-            "proxy": proxy.hostname if proxy else None,
+            "audiences": server.audiences(targets),
+            "proxy": getattr(server.main_proxy(targets), "hostname", None),
             "started": int(time.time()),
         }
         try:
@@ -251,6 +290,10 @@ def register(bp: Blueprint, server: AuthServer) -> None:
 
         if request.args.get("error") or not request.args.get("code"):
             return fail("access_denied", "GitHub sign-in was cancelled or refused.")
+        try:
+            targets = server.targets(txn["resources"])
+        except OAuthFailure as exc:
+            return fail(exc.error, exc.description)
         proxy = server.proxy_of(txn["proxy"]) if txn.get("proxy") else None
         app = await server.github_app(proxy)
         if app is None or app.client_id != txn.get("github_client_id"):
@@ -260,10 +303,9 @@ def register(bp: Blueprint, server: AuthServer) -> None:
             user = await server.github.user(token)
         except GitHubError as exc:
             return fail("temporarily_unavailable", str(exc))
-        reason = scope_rules.denial(server.settings, proxy, user)
+        granted, reason = scope_rules.decide(server.settings, targets, user, txn["scopes"])
         if reason is None and not txn["scopes"]:
             reason = "no scope was requested."
-        granted = scope_rules.grant(server.settings, proxy, user["login"], txn["scopes"])
         if reason is None and not granted:
             reason = f"{user['login']} may not have any of the scopes {' '.join(txn['scopes'])}."
         if reason is not None:
@@ -271,7 +313,7 @@ def register(bp: Blueprint, server: AuthServer) -> None:
             if device:
                 await finish_device(server, txn, None, denied=True)
             return fail("access_denied", reason)
-        await server.store.approve(user["login"], txn["client_id"])
+        await server.store.approve(user["login"], txn["client_id"], txn["resources"], txn["scopes"])
         await server.store.count("logins")
         previous = read_cookie(SESSION_COOKIE, server.secure_cookies)
         if previous:  # a fresh login replaces this browser's earlier session

@@ -4,6 +4,7 @@ internal://api, such as auth.example.com)."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint
@@ -11,6 +12,7 @@ from quart import Blueprint
 from proxyd.oauth import authorize, device, introspect, metadata, registration, revoke, token
 from proxyd.oauth.github import GitHub
 from proxyd.oauth.http import oauth_error
+from proxyd.oauth.scopes import nobody_manages
 from proxyd.oauth.server import AuthServer, OAuthFailure
 from proxyd.oauth.store import OAuthStore
 
@@ -36,15 +38,25 @@ def auth_server(context: ApiContext) -> AuthServer:
     )
 
 
+log = logging.getLogger("proxyd.oauth")
+GRANT_HINT = (
+    "nobody can get the management scopes admin or user yet: set OAUTH_ADMIN_USERS "
+    "(and OAUTH_USER_USERS for read-only access) to GitHub logins and restart, or mint a token "
+    "with `proxyd token issue --scope admin`"
+)
+
+
 def oauth_blueprint(context: ApiContext) -> Blueprint:
     server = auth_server(context)
+    if nobody_manages(context.settings):
+        log.warning(GRANT_HINT)
     bp = Blueprint("oauth", __name__)
     for module in (metadata, registration, authorize, token, device, revoke, introspect):
         module.register(bp, server)
 
     @bp.errorhandler(OAuthFailure)
     async def failure(exc: OAuthFailure) -> Any:
-        headers = {}
+        headers = dict(exc.headers)
         if exc.status == 401 and exc.error == "invalid_client":
             headers["WWW-Authenticate"] = 'Basic realm="proxyd"'
         return oauth_error(exc.error, exc.description, exc.status, headers)

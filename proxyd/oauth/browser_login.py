@@ -79,7 +79,12 @@ async def start(auth: ProxyAuth, scope: dict, proxy: Proxy, origin: str) -> Outc
         target += b"?" + scope["query_string"]
     await auth.store.put_state(
         f"edge:{state}",
-        {"verifier": verifier, "return_to": target.decode("latin-1"), "host": proxy.hostname},
+        {
+            "verifier": verifier,
+            "return_to": target.decode("latin-1"),
+            "host": proxy.hostname,
+            "redirect_uri": origin + CALLBACK_PATH,
+        },
         auth.settings.oauth_session_timeout,
     )
     from proxyd.oauth.scopes import supported_scopes
@@ -135,14 +140,18 @@ async def finish(auth: ProxyAuth, scope: dict, proxy: Proxy, origin: str) -> Out
 
 
 def proxy_client(hostname: str, proxy: Proxy | None) -> dict[str, Any] | None:
-    """The built-in public client a redirect-mode proxy signs browsers in with."""
+    """The built-in public client a redirect-mode proxy signs browsers in with. Its only redirect
+    URI is the proxy's own callback (clients.redirect_ok), its only resource the proxy itself
+    (never the management API), its codes are redeemed only in-process by finish(), never at
+    /token, and /authorize accepts it only with the state of a sign-in the proxy started."""
     if proxy is None or not proxy.auth_enabled or proxy.auth_mode != "redirect":
+        return None
+    if proxy.hostname == "localhost" or proxy.hostname != hostname:
         return None
     return {
         "client_id": CLIENT_PREFIX + hostname,
         "client_name": f"{hostname} (proxyd browser login)",
         "redirect_uris": [],
-        "proxy_callback_host": hostname,
         "token_endpoint_auth_method": "none",
         "grant_types": ["authorization_code"],
     }

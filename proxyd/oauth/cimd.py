@@ -6,7 +6,8 @@ multicast or reserved ranges) unless OAUTH_CIMD_ALLOW_PRIVATE is set for local d
 plain http on loopback is accepted too). The request then goes to the vetted address itself (Host
 header and TLS SNI keep the name), so a second DNS answer cannot redirect it. No redirects, 5 s,
 64 KiB at most; the document's client_id must equal the URL exactly; Cache-Control max-age is
-honoured (default 5 minutes, at most a day; no-store is not cached).
+honoured (default 5 minutes, at most a day; no-store is not cached). Only the fields a document may
+set are used (client_from_document); its redirect_uris follow proxyd.oauth.redirects.
 """
 
 from __future__ import annotations
@@ -22,9 +23,24 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
+from proxyd.oauth.registration import validate_metadata
 from proxyd.oauth.server import OAuthFailure
 
 MAX_BYTES = 64 * 1024
+MAX_CACHED = 1000
+DOCUMENT_GRANTS = ("authorization_code", "refresh_token")
+DOCUMENT_FIELDS = (
+    "redirect_uris",
+    "response_types",
+    "client_name",
+    "client_uri",
+    "logo_uri",
+    "tos_uri",
+    "policy_uri",
+    "software_id",
+    "software_version",
+    "contacts",
+)
 TIMEOUT = 5.0
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
@@ -93,15 +109,34 @@ async def fetch(url: str, allow_private: bool) -> dict[str, Any]:
         raise _fail("it is not JSON.") from None
     if not isinstance(doc, dict) or doc.get("client_id") != url:
         raise _fail("its client_id does not equal its URL.")
-    uris = doc.get("redirect_uris")
-    if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
-        raise _fail("it lists no redirect_uris.")
-    if doc.get("client_secret") or doc.get("token_endpoint_auth_method", "none") != "none":
-        raise _fail("only public clients (token_endpoint_auth_method none) are supported.")
-    doc["token_endpoint_auth_method"] = "none"
-    doc.setdefault("grant_types", ["authorization_code", "refresh_token"])
+    client = client_from_document(doc)
     if "no-store" not in cache_control:
         match = re.search(r"max-age=(\d+)", cache_control)
         max_age = min(int(match.group(1)), 86400) if match else 300
-        _cache[url] = (time.monotonic() + max_age, doc)
-    return doc
+        if len(_cache) >= MAX_CACHED:
+            _cache.pop(next(iter(_cache)))
+        _cache[url] = (time.monotonic() + max_age, client)
+    return client
+
+
+def client_from_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """The client a document describes, built only from the fields a document may set; its
+    redirect_uris pass the same rules as dynamic registration. Anything else it says (secrets,
+    proxyd-internal fields such as proxy_callback_host) is ignored."""
+    uris = doc.get("redirect_uris")
+    if not isinstance(uris, list) or not uris:
+        raise _fail("it lists no redirect_uris.")
+    if doc.get("client_secret") or doc.get("token_endpoint_auth_method", "none") != "none":
+        raise _fail("only public clients (token_endpoint_auth_method none) are supported.")
+    grants = doc.get("grant_types") or ["authorization_code", "refresh_token"]
+    if not isinstance(grants, list) or any(g not in DOCUMENT_GRANTS for g in grants):
+        raise _fail(f"grant_types must be among {', '.join(DOCUMENT_GRANTS)}.")
+    entitled = {k: doc[k] for k in DOCUMENT_FIELDS if k in doc}
+    try:
+        client = validate_metadata(
+            {**entitled, "grant_types": grants, "token_endpoint_auth_method": "none"}
+        )
+    except OAuthFailure as exc:
+        raise _fail(exc.description) from None
+    client["client_id"] = doc["client_id"]
+    return client

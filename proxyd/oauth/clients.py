@@ -1,6 +1,7 @@
 """Clients at the endpoints: looking one up (registered, or a Client ID Metadata Document),
-authenticating it at /token, /revoke and /introspect, and matching redirect URIs exactly (with
-RFC 8252's loopback exception: http on localhost, 127.0.0.1 or [::1] may use any port).
+authenticating it at /token, /revoke and /introspect, and deciding whether a redirect URI is
+allowed for it (the rules are in proxyd.oauth.redirects; a built-in per-proxy client may only use
+its proxy's own callback URL).
 """
 
 from __future__ import annotations
@@ -8,46 +9,35 @@ from __future__ import annotations
 import base64
 import hmac
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from quart import request
 
-from proxyd.oauth import browser_login, cimd
+from proxyd.oauth import browser_login, cimd, redirects
 from proxyd.oauth.server import AuthServer, OAuthFailure
 from proxyd.oauth.store import digest
 
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+def redirect_ok(server: AuthServer, client: dict[str, Any], given: str) -> bool:
+    """Exact match (RFC 8252 loopback ports aside); a built-in proxy client only its callback."""
+    host = builtin_host(client["client_id"])
+    if host is not None:
+        proxy = server.proxy_of(host)
+        if proxy is None:
+            return False
+        settings = server.settings
+        listeners = [("https", settings.https_port)] if proxy.enable_https else []
+        listeners += [("http", settings.http_port)] if proxy.enable_http else []
+        allowed = redirects.proxy_callbacks(host, listeners, browser_login.CALLBACK_PATH)
+        return redirects.malformed(given) is None and given in allowed
+    return redirects.matches(client.get("redirect_uris") or [], given)
 
 
-def _loopback(uri: str) -> tuple[str, str, str] | None:
-    parts = urlsplit(uri)
-    host = parts.netloc.rsplit(":", 1)[0] if not parts.netloc.endswith("]") else parts.netloc
-    if parts.scheme == "http" and host.lower() in LOOPBACK_HOSTS:
-        return host.lower(), parts.path, parts.query
+def builtin_host(client_id: str) -> str | None:
+    """The proxy hostname of a built-in per-proxy client id (`proxyd-proxy:HOST`), else None."""
+    if client_id.startswith(browser_login.CLIENT_PREFIX):
+        return client_id[len(browser_login.CLIENT_PREFIX) :]
     return None
-
-
-def redirect_allowed(registered: list[str], given: str) -> bool:
-    if given in registered:
-        return True
-    loop = _loopback(given)
-    return loop is not None and any(_loopback(r) == loop for r in registered)
-
-
-def redirect_ok(client: dict[str, Any], given: str) -> bool:
-    """Exact match, RFC 8252 loopback ports, or a redirect-mode proxy's own callback."""
-    if redirect_allowed(client.get("redirect_uris") or [], given):
-        return True
-    host = client.get("proxy_callback_host")
-    parts = urlsplit(given)
-    return bool(
-        host
-        and parts.scheme in ("http", "https")
-        and parts.hostname == host
-        and parts.path == browser_login.CALLBACK_PATH
-        and not parts.query
-        and not parts.fragment
-    )
 
 
 async def find_client(server: AuthServer, client_id: str) -> dict[str, Any] | None:

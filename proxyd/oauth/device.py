@@ -13,7 +13,7 @@ from quart import Blueprint, Response, request
 
 from proxyd.oauth import scopes as scope_rules
 from proxyd.oauth.authorize import error_page, start_login
-from proxyd.oauth.clients import authenticate
+from proxyd.oauth.clients import authenticate, builtin_host
 from proxyd.oauth.http import esc, json_response, page, params
 from proxyd.oauth.server import AuthServer, OAuthFailure
 from proxyd.oauth.store import new_secret
@@ -47,11 +47,17 @@ def register(bp: Blueprint, server: AuthServer) -> None:
     async def device_code() -> Any:
         form = await params()
         client = await authenticate(server, form)
+        if builtin_host(client["client_id"]) is not None:
+            raise OAuthFailure("unauthorized_client", "this client may not use the device flow.")
         if "urn:ietf:params:oauth:grant-type:device_code" not in client.get("grant_types", []):
             raise OAuthFailure("unauthorized_client", "this client may not use the device flow.")
         resources = (await request.form).getlist("resource")
-        proxy, audiences = server.resources(resources)
-        requested = form.get("scope", "").split() or scope_rules.supported_scopes(proxy)
+        targets = server.targets(resources)
+        requested = form.get("scope", "").split() or scope_rules.default_scopes(targets)
+        unknown = [s for s in requested if s not in scope_rules.offered(targets)]
+        if unknown:
+            raise OAuthFailure("invalid_scope", f"unknown scope {unknown[0]!r}.")
+        proxy = server.main_proxy(targets)
         code, shown = new_secret(32), user_code()
         ttl = server.settings.oauth_session_timeout
         interval = server.settings.oauth_device_poll_interval
@@ -63,7 +69,7 @@ def register(bp: Blueprint, server: AuthServer) -> None:
                 "client_name": client.get("client_name") or client["client_id"],
                 "scopes": requested,
                 "resources": resources,
-                "audiences": audiences,
+                "audiences": server.audiences(targets),
                 "proxy": proxy.hostname if proxy else None,
                 "status": "pending",
                 "interval": interval,

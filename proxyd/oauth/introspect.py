@@ -1,5 +1,7 @@
-"""Token introspection (RFC 7662) for confidential clients: active plus the token's claims, or
-just {"active": false} for anything invalid, expired, revoked or unknown."""
+"""Token introspection (RFC 7662) for confidential clients, limited to the caller's own access
+tokens: a token issued to another client, a refresh token, or anything invalid, expired, revoked
+or unknown answers just {"active": false}, so introspection reveals nothing about other grants
+(RFC 7662 section 4)."""
 
 from __future__ import annotations
 
@@ -12,34 +14,26 @@ from proxyd.oauth.http import json_response, params
 from proxyd.oauth.server import AuthServer
 from proxyd.oauth.tokens import InvalidToken
 
+INACTIVE = {"active": False}
+
 
 def register(bp: Blueprint, server: AuthServer) -> None:
     @bp.post("/introspect")
     async def introspect() -> Any:
         form = await params()
-        await authenticate(server, form, allow_public=False)
+        client = await authenticate(server, form, allow_public=False)
         token = form.get("token", "")
-        refresh = await server.store.get_refresh(token) if token else None
-        if refresh is not None:
-            if await server.store.family_revoked(refresh["family"]):
-                return json_response({"active": False})
-            return json_response(
-                {
-                    "active": True,
-                    "token_type": "refresh_token",
-                    "client_id": refresh["client_id"],
-                    "username": refresh["user"]["login"],
-                    "sub": refresh["user"]["login"],
-                    "scope": " ".join(refresh["scopes"]),
-                }
-            )
+        if not token or await server.store.get_refresh(token) is not None:
+            return json_response(INACTIVE)  # refresh tokens are never introspected
         try:
             identity = await server.verifier.verify(token, audience=None)
         except InvalidToken:
-            return json_response({"active": False})
+            return json_response(INACTIVE)
         claims = identity.claims
+        if identity.client_id != client["client_id"]:
+            return json_response(INACTIVE)
         if await server.store.is_revoked(str(claims.get("jti"))):
-            return json_response({"active": False})
+            return json_response(INACTIVE)
         return json_response(
             {
                 "active": True,

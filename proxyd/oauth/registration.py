@@ -2,8 +2,9 @@
 delete with the registration access token).
 
 Secrets (client_secret, registration_access_token) are returned once and stored only as SHA-256
-digests. Redirect URIs must be https, http on a loopback host (RFC 8252), or a private-use scheme
-containing a dot (com.example.app:/cb); no fragments.
+digests. Redirect URIs follow proxyd.oauth.redirects (https, http on exactly 127.0.0.1, [::1] or
+localhost, or a private-use scheme; no userinfo, fragment, backslash or encoded delimiter).
+Registration is rate limited per client address (OAUTH_REGISTER_RATE_LIMIT per minute).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import hmac
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from quart import Blueprint, request
 
-from proxyd.oauth.clients import LOOPBACK_HOSTS
+from proxyd.oauth import limits, redirects
 from proxyd.oauth.http import json_response
 from proxyd.oauth.server import AuthServer, OAuthFailure
 from proxyd.oauth.store import digest, new_secret
@@ -45,25 +45,6 @@ PUBLIC_FIELDS = (
 )
 
 
-def _check_redirect(uri: Any) -> str:
-    if not isinstance(uri, str) or not uri:
-        raise OAuthFailure("invalid_redirect_uri", "redirect_uris must be non-empty strings.")
-    parts = urlsplit(uri)
-    if parts.fragment:
-        raise OAuthFailure("invalid_redirect_uri", f"{uri!r} must not have a fragment.")
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host:
-        return uri
-    if parts.scheme == "http" and (host in LOOPBACK_HOSTS or f"[{host}]" in LOOPBACK_HOSTS):
-        return uri
-    if parts.scheme not in ("http", "https", "javascript", "data", "file") and "." in parts.scheme:
-        return uri
-    raise OAuthFailure(
-        "invalid_redirect_uri",
-        f"{uri!r} must be https, http on a loopback host, or a private-use scheme.",
-    )
-
-
 def validate_metadata(data: Any) -> dict[str, Any]:
     """Registration metadata, checked and normalised (RFC 7591 section 2)."""
     if not isinstance(data, dict):
@@ -80,13 +61,11 @@ def validate_metadata(data: Any) -> dict[str, Any]:
     responses = data.get("response_types") or ["code"]
     if responses != ["code"]:
         raise OAuthFailure("invalid_client_metadata", 'response_types must be ["code"].')
-    uris = data.get("redirect_uris") or []
-    if not isinstance(uris, list):
-        raise OAuthFailure("invalid_redirect_uri", "redirect_uris must be a list.")
+    uris = redirects.check_all(data.get("redirect_uris") or [])
     if "authorization_code" in grants and not uris:
         raise OAuthFailure("invalid_redirect_uri", "redirect_uris is required.")
     client: dict[str, Any] = {
-        "redirect_uris": [_check_redirect(u) for u in uris],
+        "redirect_uris": uris,
         "token_endpoint_auth_method": method,
         "grant_types": grants,
         "response_types": responses,
@@ -120,6 +99,14 @@ def register(bp: Blueprint, server: AuthServer) -> None:
 
     @bp.post("/register")
     async def register_client() -> Any:
+        address = request.scope.get("proxyd.client_ip") or request.remote_addr or "unknown"
+        await limits.count(
+            server.store.redis,
+            "register",
+            str(address),
+            server.settings.oauth_register_rate_limit,
+            "too many client registrations from this address",
+        )
         client = validate_metadata(await _body())
         now = int(time.time())
         client_id = "client_" + new_secret(16)

@@ -15,20 +15,30 @@ import attrs
 
 from proxyd.config import Settings
 from proxyd.oauth.github import GitHub, GitHubApp
+from proxyd.oauth.scopes import Target
 from proxyd.oauth.store import TOKEN_REVOKED, OAuthStore, new_secret
 from proxyd.oauth.tokens import MANAGEMENT_AUDIENCE, TokenVerifier, mint
 from proxyd.store.models import Proxy
 from proxyd.store.repository import Store
 
+MAX_RESOURCES = 10
+
 
 class OAuthFailure(Exception):
-    """An OAuth error: code (RFC 6749 error), description and HTTP status."""
+    """An OAuth error: code (RFC 6749 error), description, HTTP status and extra headers."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
+        self.headers = headers or {}
 
 
 @attrs.define
@@ -52,30 +62,40 @@ class AuthServer:
         return self.issuer.startswith("https://")
 
     # -- resources (RFC 8707) -------------------------------------------------------------------
-    def resource(self, value: str) -> tuple[Proxy | None, list[str]]:
+    def resource(self, value: str) -> Target:
         """The proxy a resource URL names and the audiences a token for it carries."""
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
             raise OAuthFailure("invalid_target", f"resource {value!r} is not an absolute URL.")
+        if "@" in parts.netloc or "\\" in value:
+            raise OAuthFailure("invalid_target", f"resource {value!r} is not a plain URL.")
         host = parts.hostname.lower()
         api_port = self.settings.api_port
         if host in ("127.0.0.1", "localhost", "::1") and parts.port == api_port:
-            return self.proxy_of("localhost"), [value, MANAGEMENT_AUDIENCE]
+            return Target(value, self.proxy_of("localhost"), (value, MANAGEMENT_AUDIENCE))
         proxy = self.proxy_of(host)
         if proxy is None or not (proxy.auth_enabled or proxy.hostname == "localhost"):
             raise OAuthFailure("invalid_target", f"resource {value!r} is not protected by proxyd.")
-        audiences = [value]
         if proxy.hostname == "localhost":
-            audiences.append(MANAGEMENT_AUDIENCE)
-        return proxy, audiences
+            return Target(value, proxy, (value, MANAGEMENT_AUDIENCE))
+        return Target(value, proxy, (value,))
 
-    def resources(self, values: list[str]) -> tuple[Proxy | None, list[str]]:
-        proxy: Proxy | None = None
-        audiences: list[str] = []
-        for value in values:
-            proxy, auds = self.resource(value)
-            audiences += [a for a in auds if a not in audiences]
-        return proxy, audiences
+    def targets(self, values: list[str]) -> list[Target]:
+        if len(values) > MAX_RESOURCES:
+            raise OAuthFailure("invalid_target", f"at most {MAX_RESOURCES} resources per request.")
+        return [self.resource(v) for v in values]
+
+    @staticmethod
+    def audiences(targets: list[Target]) -> list[str]:
+        out: list[str] = []
+        for target in targets:
+            out += [a for a in target.audiences if a not in out]
+        return out
+
+    @staticmethod
+    def main_proxy(targets: list[Target]) -> Proxy | None:
+        """The proxy whose GitHub app signs the user in: the first resource's."""
+        return targets[0].proxy if targets else None
 
     async def github_app(self, proxy: Proxy | None) -> GitHubApp | None:
         if proxy is not None:

@@ -9,9 +9,9 @@ Keys (reference layout, secrets hashed):
 - `oauth:refresh:{sha256}` refresh tokens, keyed by the SHA-256 of the token so a Redis dump does
   not hold usable secrets; `oauth:family:{id}` a refresh family (its tokens and access tokens);
 - `oauth:revoked` sorted set jti -> exp (loaded into every process's memory);
-- `oauth:consent:{login}` client ids the user approved; `oauth:session:{id}` browser sessions
-  (id = a hash of the cookie, never the cookie itself), indexed by `oauth:sessions` and
-  `oauth:user_sessions:{login}`;
+- `oauth:consent:{login}` what the user approved: "{client_id} {sha256 of resources and scopes}";
+  `oauth:session:{id}` browser sessions (id = a hash of the cookie, never the cookie itself),
+  indexed by `oauth:sessions` and `oauth:user_sessions:{login}`;
 - `oauth:device:{sha256}` / `oauth:device_user:{code}` device authorizations;
 - `oauth:github_app:{hostname}` a proxy's own GitHub OAuth app; `oauth:metrics` counters.
 """
@@ -28,6 +28,7 @@ import coredis
 
 TOKEN_REVOKED = "token_revoked"
 CODE_TTL = 120
+CONSENT_TTL = 86400 * 90
 CLIENTS = "oauth:clients"
 REVOKED = "oauth:revoked"
 METRICS = "oauth:metrics"
@@ -186,11 +187,24 @@ class OAuthStore:
         return bool(await self.redis.exists([f"oauth:family:{family}:revoked"]))
 
     # -- consent, sessions, device codes, per-proxy GitHub apps -------------------------------------
-    async def approve(self, login: str, client_id: str) -> None:
-        await self.redis.sadd(f"oauth:consent:{login}", [client_id])
+    @staticmethod
+    def _consent(client_id: str, resources: list[str], scopes: list[str]) -> str:
+        grant = json.dumps([sorted(set(resources)), sorted(set(scopes))], separators=(",", ":"))
+        return f"{client_id} {digest(grant)}"
 
-    async def approved(self, login: str, client_id: str) -> bool:
-        return client_id in await self.redis.smembers(f"oauth:consent:{login}")
+    async def approve(
+        self, login: str, client_id: str, resources: list[str], scopes: list[str]
+    ) -> None:
+        """Remember that login approved client_id for exactly these resources and scopes."""
+        key = f"oauth:consent:{login}"
+        await self.redis.sadd(key, [self._consent(client_id, resources, scopes)])
+        await self.redis.expire(key, CONSENT_TTL)
+
+    async def approved(
+        self, login: str, client_id: str, resources: list[str], scopes: list[str]
+    ) -> bool:
+        member = self._consent(client_id, resources, scopes)
+        return bool(await self.redis.sismember(f"oauth:consent:{login}", member))
 
     async def put_session(self, cookie: str, login: str, client_id: str, ttl: int) -> str:
         """Record a browser login session; its id is a hash of the cookie value."""

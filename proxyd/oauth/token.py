@@ -1,18 +1,23 @@
 """The token endpoint: authorization_code (PKCE S256 verified), refresh_token (rotated at every
 use; presenting a spent one revokes its whole family, access tokens included) and device_code
-(RFC 8628). Every answer carries Cache-Control: no-store.
+(RFC 8628). Every answer carries Cache-Control: no-store. Failed attempts are rate limited per
+client (proxyd.oauth.limits); a proxy's built-in client cannot redeem codes here.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import re
 import time
 from typing import Any
+from urllib.parse import unquote
 
-from quart import Blueprint
+from quart import Blueprint, request
 
-from proxyd.oauth.clients import authenticate
+from proxyd.oauth import limits
+from proxyd.oauth import scopes as scope_rules
+from proxyd.oauth.clients import authenticate, builtin_host
 from proxyd.oauth.http import json_response, params, repeated
 from proxyd.oauth.pkce import s256
 from proxyd.oauth.server import AuthServer, OAuthFailure
@@ -20,6 +25,9 @@ from proxyd.oauth.store import digest
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+# Errors that count as a failed attempt (guessing secrets, codes, verifiers or refresh tokens);
+# authorization_pending and slow_down while a device flow polls do not.
+COUNTED = ("invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type")
 
 
 def _resources(form_resources: list[str], allowed: list[str]) -> list[str]:
@@ -57,7 +65,7 @@ async def _code_grant(server: AuthServer, client: dict, form: dict, resources: l
     ):
         raise OAuthFailure("invalid_grant", "code_verifier does not match the code_challenge.")
     chosen = _resources(resources, data["resources"])
-    _, audiences = server.resources(chosen) if chosen else (None, [])
+    audiences = server.audiences(server.targets(chosen)) if chosen else []
     body = await server.issue(
         user=data["user"],
         client_id=client["client_id"],
@@ -96,8 +104,15 @@ async def _refresh_grant(
         if any(s not in scopes for s in asked):
             raise OAuthFailure("invalid_scope", "a refresh cannot add scopes.")
         scopes = asked
+    # The policy today, not the one at sign-in: a user removed from a list loses the scope here.
+    still, reason = scope_rules.decide(
+        server.settings, server.targets(data["resources"]), data["user"], scopes
+    )
+    if reason is not None or not still:
+        raise OAuthFailure("invalid_grant", "the user no longer has access to these scopes.")
+    scopes = still
     chosen = _resources(resources, data["resources"])
-    _, audiences = server.resources(chosen) if chosen else (None, [])
+    audiences = server.audiences(server.targets(chosen)) if chosen else []
     return await server.issue(
         user=data["user"],
         client_id=client["client_id"],
@@ -145,19 +160,45 @@ def register(bp: Blueprint, server: AuthServer) -> None:
         dup = await repeated()
         if dup:
             raise OAuthFailure("invalid_request", f"parameter {dup} was given more than once.")
-        client = await authenticate(server, form)
-        from quart import request
-
-        resources = (await request.form).getlist("resource")
-        grant = form.get("grant_type", "")
-        if grant == "authorization_code":
-            body = await _code_grant(server, client, form, resources)
-        elif grant == "refresh_token":
-            body = await _refresh_grant(server, client, form, resources)
-        elif grant == DEVICE_GRANT:
-            body = await _device_grant(server, client, form)
-        elif not grant:
-            raise OAuthFailure("invalid_request", "grant_type is required.")
-        else:
-            raise OAuthFailure("unsupported_grant_type", f"grant_type {grant!r} is not supported.")
+        who = _caller(form)
+        limit = server.settings.oauth_token_failure_limit
+        message = "too many failed token requests for this client"
+        await limits.check(server.store.redis, "token", who, limit, message)
+        try:
+            body = await _grant(server, form)
+        except OAuthFailure as exc:
+            if exc.error in COUNTED:
+                await limits.count(server.store.redis, "token", who, limit, message)
+            raise
         return json_response(body)
+
+
+def _caller(form: dict[str, str]) -> str:
+    """Who a token request claims to be, for the failure limit (Basic user or client_id)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return unquote(base64.b64decode(value.strip()).decode().partition(":")[0])
+        except ValueError:
+            return "malformed-basic"
+    return form.get("client_id", "")
+
+
+async def _grant(server: AuthServer, form: dict[str, str]) -> dict[str, Any]:
+    client = await authenticate(server, form)
+    if builtin_host(client["client_id"]) is not None:
+        raise OAuthFailure(
+            "unauthorized_client", "a proxy's built-in client is redeemed only by its proxy.", 400
+        )
+    resources = (await request.form).getlist("resource")
+    grant = form.get("grant_type", "")
+    if grant == "authorization_code":
+        return await _code_grant(server, client, form, resources)
+    if grant == "refresh_token":
+        return await _refresh_grant(server, client, form, resources)
+    if grant == DEVICE_GRANT:
+        return await _device_grant(server, client, form)
+    if not grant:
+        raise OAuthFailure("invalid_request", "grant_type is required.")
+    raise OAuthFailure("unsupported_grant_type", f"grant_type {grant!r} is not supported.")
