@@ -259,7 +259,10 @@ class ConnectionPool:
 
     async def read_head(self, conn: Connection) -> tuple[int, list, bool]:
         """Read one response head from conn: (status, headers, keep_alive)."""
-        return await self._read_head(conn)
+        try:
+            return await self._read_head(conn)
+        except _StaleConnection:
+            raise UpstreamProtocolError("upstream closed the connection") from None
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, {}

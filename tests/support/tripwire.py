@@ -208,7 +208,12 @@ class Tripwire:
                 try:
                     parsing.parser.feed_data(data)
                 except httptools.HttpParserUpgrade:
-                    self._note_error("upgrade/CONNECT", data)
+                    # An upgrade request: answered like any other (never with 101), then closed.
+                    done, parsing.done = parsing.done, []
+                    if not done:
+                        self._note_error("upgrade/CONNECT", data)
+                    for request in done:
+                        self._answer(conn, request)
                     break
                 except httptools.HttpParserError as exc:
                     self._note_error(f"{type(exc).__name__}: {exc}", data)

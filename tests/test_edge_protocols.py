@@ -1,0 +1,210 @@
+"""The edge beyond single HTTP/1.1 exchanges: HTTP/2 (h2c prior knowledge and ALPN h2 over TLS)
+served by the same request path, its header validation, upgrades that are refused upstream,
+encoded slashes on protected proxies, and the drain on SIGTERM (idle keep-alive connections close
+at once, requests in flight finish)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+import httpx
+import pytest
+import trio
+
+from tests.support.graphql import CREATE_PROXY, GraphQLClient
+from tests.support.processes import free_port
+from tests.support.tripwire import Tripwire
+
+
+@pytest.fixture
+def tripwire():
+    server = Tripwire().start()
+    yield server
+    server.stop()
+
+
+async def _serving(base: str, host: str) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        for _ in range(100):
+            r = await client.get("/", headers={"Host": host})
+            if r.status_code != 404:
+                return
+            await trio.sleep(0.05)
+    raise AssertionError(f"{host} never served")
+
+
+async def test_h2c_prior_knowledge_uses_the_same_request_path(proxyd, gql, tripwire):
+    await gql(CREATE_PROXY, {"input": {"hostname": "h2.test", "targetUrl": tripwire.url}})
+    await _serving(proxyd.http_url, "h2.test")
+    async with httpx.AsyncClient(http1=False, http2=True, timeout=5) as client:
+        r = await client.get(
+            proxyd.http_url + "/a/./b/../c",
+            headers={"Host": "h2.test", "X-Auth-User": "admin", "True-Client-IP": "1.2.3.4"},
+        )
+    assert r.http_version == "HTTP/2" and r.status_code == 200
+    seen = tripwire.snapshot()[-1]
+    assert seen.path == b"/a/c"  # normalised by the shared request path
+    assert not seen.header("x-auth-user") and not seen.header("true-client-ip")
+
+
+async def test_h2_over_tls_with_alpn(start_proxyd, tripwire):
+    https_port = free_port()
+    proc = start_proxyd("tls", HTTPS_PORT=str(https_port), SELF_SIGNED_CN="proxyd.invalid")
+    gql = GraphQLClient(proc.api_url, proc.token("admin"))
+    await gql(CREATE_PROXY, {"input": {"hostname": "tls.test", "targetUrl": tripwire.url}})
+    await _serving(proc.http_url, "tls.test")
+    async with httpx.AsyncClient(http2=True, verify=False, timeout=5) as client:
+        r = await client.get(
+            f"https://127.0.0.1:{https_port}/x?y=1",
+            headers={"Host": "tls.test"},
+            extensions={"sni_hostname": "tls.test"},
+        )
+    assert r.http_version == "HTTP/2" and r.status_code == 200
+    seen = tripwire.snapshot()[-1]
+    assert seen.target == b"/x?y=1"
+    assert seen.header("x-forwarded-proto") == [b"https"]
+
+
+_GOAWAY = h2.events.ConnectionTerminated
+
+
+def _h2_request(port: int, headers: list[tuple[bytes, bytes]], body: bytes) -> list:
+    """Send one HTTP/2 request without client-side validation; return the server's events."""
+    config = h2.config.H2Configuration(
+        client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False
+    )
+    conn = h2.connection.H2Connection(config=config)
+    conn.initiate_connection()
+    events: list = []
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        sock.sendall(conn.data_to_send())
+        conn.send_headers(1, headers, end_stream=not body)
+        if body:
+            conn.send_data(1, body, end_stream=True)
+        sock.sendall(conn.data_to_send())
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                events.append(event)
+                if isinstance(event, h2.events.StreamEnded | h2.events.StreamReset | _GOAWAY):
+                    return events
+            sock.sendall(conn.data_to_send())
+    return events
+
+
+@pytest.mark.parametrize(
+    "extra, body",
+    [
+        ([(b"x-a", b"b\r\nx-auth-user: admin")], b""),  # CR/LF in a value
+        ([(b"connection", b"keep-alive")], b""),  # connection-specific field
+        ([(b"content-length", b"10")], b"short"),  # Content-Length disagrees with DATA
+    ],
+    ids=["crlf-in-value", "connection-header", "content-length-mismatch"],
+)
+async def test_h2_invalid_requests_never_reach_the_backend(proxyd, gql, tripwire, extra, body):
+    await gql(CREATE_PROXY, {"input": {"hostname": "h2v.test", "targetUrl": tripwire.url}})
+    await _serving(proxyd.http_url, "h2v.test")
+    tripwire.reset()
+    headers = [
+        (b":method", b"POST" if body else b"GET"),
+        (b":path", b"/v"),
+        (b":scheme", b"http"),
+        (b":authority", b"h2v.test"),
+        *extra,
+    ]
+    events = await trio.to_thread.run_sync(_h2_request, proxyd.http_port, headers, body)
+    statuses = [
+        int(dict(e.headers)[b":status"])
+        for e in events
+        if isinstance(e, h2.events.ResponseReceived)
+    ]
+    refused = any(isinstance(e, h2.events.StreamReset | _GOAWAY) for e in events) or statuses == [
+        400
+    ]
+    assert refused, events
+    complete = [r for r in tripwire.snapshot() if r.complete]
+    assert not complete, tripwire.describe()
+
+
+async def test_encoded_slash_is_refused_on_protected_proxies(proxyd, gql, tripwire):
+    await gql(
+        CREATE_PROXY,
+        {
+            "input": {
+                "hostname": "slash.test",
+                "targetUrl": tripwire.url,
+                "authEnabled": True,
+                "authExcludedPaths": ["/public/"],
+            }
+        },
+    )
+    async with httpx.AsyncClient(base_url=proxyd.http_url, timeout=5) as client:
+        for _ in range(100):
+            if (await client.get("/public/x", headers={"Host": "slash.test"})).status_code == 200:
+                break
+            await trio.sleep(0.05)
+        tripwire.reset()
+        for path in ("/public%2F..%2Fsecret", "/public/%5c..%5csecret", "/public\\..\\secret"):
+            r = await client.get(path, headers={"Host": "slash.test"})
+            assert r.status_code == 400, (path, r.text)
+            assert "encoded slashes" in r.text
+    assert not tripwire.snapshot()
+
+
+async def test_upgrade_refused_upstream_is_relayed_not_tunnelled(proxyd, gql, tripwire):
+    await gql(CREATE_PROXY, {"input": {"hostname": "up.test", "targetUrl": tripwire.url}})
+    await _serving(proxyd.http_url, "up.test")
+    with socket.create_connection(("127.0.0.1", proxyd.http_port), timeout=3) as sock:
+        sock.sendall(
+            b"GET /status/403 HTTP/1.1\r\nHost: up.test\r\nConnection: Upgrade\r\n"
+            b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 403 ")
+    assert b"101" not in data.split(b"\r\n", 1)[0]
+    seen = tripwire.snapshot()[-1]
+    assert seen.header("upgrade") == [b"websocket"]
+
+
+async def test_sigterm_closes_idle_connections_at_once_and_drains_in_flight(start_proxyd, tripwire):
+    proc = start_proxyd("drain", SHUTDOWN_TIMEOUT="5")
+    gql = GraphQLClient(proc.api_url, proc.token("admin"), proc.http_url)
+    await gql(CREATE_PROXY, {"input": {"hostname": "drain.test", "targetUrl": tripwire.url}})
+    await _serving(proc.http_url, "drain.test")
+
+    idle = socket.create_connection(("127.0.0.1", proc.http_port), timeout=3)
+    idle.sendall(b"GET /x HTTP/1.1\r\nHost: drain.test\r\n\r\n")
+    assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+    busy = socket.create_connection(("127.0.0.1", proc.http_port), timeout=6)
+    busy.sendall(b"GET /slow HTTP/1.1\r\nHost: drain.test\r\n\r\n")
+    assert tripwire.wait_for(lambda seen: any(r.path == b"/slow" for r in seen))
+
+    proc.process.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert idle.recv(65536) == b""  # closed at once, not after the keep-alive timeout
+    assert time.monotonic() - started < 1.5
+    answer = b""
+    while chunk := busy.recv(65536):
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer  # the request in flight finished
+    assert b"connection: close" in answer.lower()
+    idle.close()
+    busy.close()
+    assert proc.process.wait(10) == 0
