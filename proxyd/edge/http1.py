@@ -46,10 +46,11 @@ class UpstreamProtocolError(UpstreamError):
 class Connection:
     """One upstream connection and its read buffer."""
 
-    __slots__ = ("buffer", "idle_since", "key", "socket", "stream")
+    __slots__ = ("buffer", "idle_since", "key", "socket", "stream", "tcp")
 
-    def __init__(self, stream: trio.abc.Stream, sock, key: tuple) -> None:
+    def __init__(self, stream: trio.abc.Stream, sock, key: tuple, tcp=None) -> None:
         self.stream = stream
+        self.tcp = tcp  # the plain socket stream (the same object as stream without TLS)
         self.socket = sock
         self.buffer = bytearray()
         self.idle_since = 0.0
@@ -249,7 +250,7 @@ class ConnectionPool:
                     await tcp.aclose()
                     raise UpstreamConnectError(f"TLS with {host}:{port} failed: {exc}") from None
                 stream = tls
-            return Connection(stream, sock, key)
+            return Connection(stream, sock, key, tcp)
         assert scope.cancelled_caught
         raise UpstreamTimeout(f"no connection to {host}:{port} within the connect timeout")
 
@@ -341,11 +342,15 @@ class ConnectionPool:
                 await trio.lowlevel.wait_readable(conn.socket)
             if waiting.cancelled_caught:
                 return Pending(conn, method)
+            return await self._read_response(conn, method, True)
         return await self._read_response(conn, method)
 
-    async def _read_response(self, conn: Connection, method: str) -> Response:
+    async def _read_response(
+        self, conn: Connection, method: str, readable: bool = False
+    ) -> Response:
         while True:
-            status, headers, keep_alive = await self._read_head(conn)
+            status, headers, keep_alive = await self._read_head(conn, readable)
+            readable = False
             if 100 <= status < 200 and status != 101:
                 continue  # 100 Continue and friends: the real response follows
             break
@@ -356,7 +361,8 @@ class ConnectionPool:
             status, headers, conn, self, framing, remaining, keep_alive, self.read_timeout
         )
 
-    async def _read_head(self, conn: Connection):
+    async def _read_head(self, conn: Connection, readable: bool = False):
+        """readable: the socket is known to have data (no timeout needed for the first read)."""
         buffer = conn.buffer
         start = 0
         while True:
@@ -366,13 +372,20 @@ class ConnectionPool:
             if len(buffer) > MAX_HEAD:
                 raise UpstreamProtocolError("response head too large")
             start = len(buffer)
-            with trio.move_on_after(self.read_timeout) as scope:
+            if readable and conn.stream is conn.tcp:
+                readable = False
                 try:
                     data = await conn.stream.receive_some(READ_SIZE)
-                except (trio.BrokenResourceError, OSError, ssl.SSLError):
+                except (trio.BrokenResourceError, OSError):
                     data = b""
-            if scope.cancelled_caught:
-                raise UpstreamTimeout("no response within the read timeout")
+            else:
+                with trio.move_on_after(self.read_timeout) as scope:
+                    try:
+                        data = await conn.stream.receive_some(READ_SIZE)
+                    except (trio.BrokenResourceError, OSError, ssl.SSLError):
+                        data = b""
+                if scope.cancelled_caught:
+                    raise UpstreamTimeout("no response within the read timeout")
             if not data:
                 if not buffer:
                     raise _StaleConnection()
