@@ -43,7 +43,8 @@ import attrs
 import httptools
 import trio
 
-READ_SIZE = 64 * 1024
+HEAD_READ_SIZE = 64 * 1024  # request heads (and small bodies)
+BODY_READ_SIZE = 1024 * 1024  # a large body arrives in few reads; nothing is held between reads
 Headers = list[tuple[bytes, bytes]]
 App = Callable[[dict, Any, Any], Awaitable[None]]
 
@@ -264,10 +265,10 @@ class H1Connection:
                 raise Refusal(505, "505 HTTP Version Not Supported: use HTTP/1.1.") from None
             raise Refusal(400, f"400 Bad Request: {text.rstrip('.')}.") from None
 
-    async def _read(self) -> bool:
-        """Read once and feed the parser; False at EOF."""
+    async def _read(self, size: int = BODY_READ_SIZE) -> bool:
+        """Read once (a body, by default) and feed the parser; False at EOF."""
         try:
-            data = await self.stream.receive_some(READ_SIZE)
+            data = await self.stream.receive_some(size)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             data = b""
         if not data:
@@ -336,7 +337,7 @@ class H1Connection:
             data, self.pending = self.pending, b""
             return data
         try:
-            data = await self.stream.receive_some(READ_SIZE)
+            data = await self.stream.receive_some(HEAD_READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             data = b""
         if not data:
@@ -514,7 +515,7 @@ class Exchange:
             # The app waits for a disconnect: read on only while nothing else is queued.
             while not queue and not conn.eof and not conn.upgraded and not self.response_done:
                 try:
-                    if not await conn._read():
+                    if not await conn._read(HEAD_READ_SIZE):
                         break
                 except Refusal:
                     conn.closing = True

@@ -21,7 +21,8 @@ from collections.abc import AsyncIterator
 import trio
 
 MAX_HEAD = 64 * 1024
-READ_SIZE = 256 * 1024  # body reads: larger reads mean fewer trips through hypercorn per MiB
+READ_SIZE = 1024 * 1024  # body reads: larger reads mean fewer trips per MiB
+HEAD_READ_SIZE = 64 * 1024  # head reads: most answers fit, no large transient buffer
 IDLE_EXPIRY = 30.0
 TRUST_IDLE = 1.0  # an idle connection younger than this is used without a liveness probe
 NO_BODY_STATUSES = frozenset({204, 304})
@@ -108,10 +109,7 @@ class Response:
         conn = self._conn
         if self._framing == "length":
             while self._remaining:
-                if not conn.buffer:
-                    await self._fill()
-                chunk = bytes(conn.buffer[: self._remaining])
-                del conn.buffer[: len(chunk)]
+                chunk = await self._take(self._remaining)
                 self._remaining -= len(chunk)
                 yield chunk
         elif self._framing == "chunked":
@@ -130,7 +128,6 @@ class Response:
         self._done = True
 
     async def _chunks(self) -> AsyncIterator[bytes]:
-        conn = self._conn
         while True:
             line = await self._line()
             try:
@@ -143,14 +140,28 @@ class Response:
                 return
             left = size
             while left:
-                if not conn.buffer:
-                    await self._fill()
-                chunk = bytes(conn.buffer[:left])
-                del conn.buffer[: len(chunk)]
+                chunk = await self._take(left)
                 left -= len(chunk)
                 yield chunk
             if await self._line():
                 raise UpstreamProtocolError("chunk not followed by CRLF")
+
+    async def _take(self, limit: int) -> bytes:
+        """Up to limit body bytes: from the buffer, else straight from the socket (no copy
+        through the buffer for large bodies)."""
+        conn = self._conn
+        buffer = conn.buffer
+        if buffer:
+            chunk = bytes(buffer[:limit])
+            del buffer[: len(chunk)]
+            return chunk
+        data = await self._receive()
+        if not data:
+            raise UpstreamProtocolError("upstream closed the connection mid-response")
+        if len(data) > limit:
+            buffer += data[limit:]
+            return data[:limit]
+        return data
 
     async def _line(self) -> bytes:
         conn = self._conn
@@ -375,13 +386,13 @@ class ConnectionPool:
             if readable and conn.stream is conn.tcp:
                 readable = False
                 try:
-                    data = await conn.stream.receive_some(READ_SIZE)
+                    data = await conn.stream.receive_some(HEAD_READ_SIZE)
                 except (trio.BrokenResourceError, OSError):
                     data = b""
             else:
                 with trio.move_on_after(self.read_timeout) as scope:
                     try:
-                        data = await conn.stream.receive_some(READ_SIZE)
+                        data = await conn.stream.receive_some(HEAD_READ_SIZE)
                     except (trio.BrokenResourceError, OSError, ssl.SSLError):
                         data = b""
                 if scope.cancelled_caught:
