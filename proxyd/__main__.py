@@ -2,6 +2,6 @@
 
 import sys
 
-from proxyd.cli.main import main
+from proxyd.cli.launch import main
 
 sys.exit(main())

@@ -12,12 +12,9 @@ from proxyd.config import SettingsError, load_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from proxyd.runtime.entry import run
-    from proxyd.runtime.logging_setup import configure_logging
+    from proxyd.cli.launch import serve
 
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format, settings.app_log_buffer)
-    return run(settings)
+    return serve()
 
 
 def _token_issue(args: argparse.Namespace) -> int:

@@ -15,9 +15,6 @@ import subprocess
 from pathlib import Path
 
 import trio
-from coredis.exceptions import RedisError
-
-from proxyd.store.redis import connect
 
 log = logging.getLogger("proxyd.store.embedded")
 
@@ -64,32 +61,52 @@ def _command(binary: str, data_path: Path) -> list[str]:
     ]
 
 
+async def _resp(url: str, *args: str, timeout: float = 1.0) -> bytes:
+    """Send one command to the redis-server on the unix socket of url; its raw reply.
+
+    A plain RESP exchange (no client library), so the worker supervisor, which runs this, does
+    not import the Redis client. Raises OSError or trio.TooSlowError when there is no answer.
+    """
+    payload = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+    with trio.fail_after(timeout):
+        stream = await trio.open_unix_socket(url.removeprefix("unix://"))
+        async with stream:
+            await stream.send_all(payload.encode())
+            reply = b""
+            while True:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return reply
+                reply += data
+                if reply.startswith(b"$"):
+                    size, _, rest = reply[1:].partition(b"\r\n")
+                    if int(size) < 0 or len(rest) >= int(size) + 2:
+                        return reply
+                elif reply.endswith(b"\r\n"):
+                    return reply
+
+
 async def _ping(url: str) -> bool:
     try:
-        client = connect(url)
-        with trio.fail_after(1):
-            async with client:
-                return bool(await client.ping())
-    except (OSError, RedisError, trio.TooSlowError, ExceptionGroup):
-        return False  # coredis raises connection errors inside an exception group
+        return (await _resp(url, "PING")).startswith(b"+PONG")
+    except (OSError, trio.TooSlowError, ValueError):
+        return False
 
 
 async def _shut_down_orphan(url: str) -> bool:
     """Stop a redis-server on our socket whose proxyd died (its parent is now init): it saves
     its append-only file on SHUTDOWN, and we start a supervised one on the same data."""
     try:
-        client = connect(url)
-        with trio.fail_after(5):
-            async with client:
-                pid = int((await client.info("server"))["process_id"])
-                stat = await trio.Path(f"/proc/{pid}/stat").read_text()
-                parent = int(stat.rsplit(")", 1)[1].split()[1])
-                if parent != 1:
-                    return False  # a live proxyd owns it
-                with contextlib.suppress(RedisError):
-                    await client.shutdown()
-    except (OSError, RedisError, trio.TooSlowError, KeyError, ValueError, ExceptionGroup):
-        return False  # coredis raises connection errors inside an exception group
+        info = (await _resp(url, "INFO", "server", timeout=5)).decode("latin-1")
+        pid = int(info.split("process_id:", 1)[1].split("\r\n", 1)[0])
+        stat = await trio.Path(f"/proc/{pid}/stat").read_text()
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent != 1:
+            return False  # a live proxyd owns it
+        with contextlib.suppress(OSError, trio.TooSlowError):
+            await _resp(url, "SHUTDOWN", timeout=5)
+    except (OSError, trio.TooSlowError, IndexError, ValueError):
+        return False
     with trio.move_on_after(5):
         while await _ping(url):
             await trio.sleep(0.05)
