@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 
 import trio
 
@@ -71,9 +72,16 @@ class RequestLog:
         return len(self._pending) + self._in_flight + self._writer_queued
 
     # -- shipping task ---------------------------------------------------------------------------
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Ship records to the writer process forever (starting that process if we must)."""
-        inherited = _inherited_channel()
+    async def run(
+        self,
+        *,
+        channel: socket.socket | None = None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Ship records to the writer process forever. channel: this process's end of a channel
+        to a writer someone else runs (default: the one the supervisor passed down, if any);
+        without one, start and supervise a writer process here."""
+        inherited = channel if channel is not None else _inherited_channel()
         writer_end = None
         try:
             async with trio.open_nursery() as nursery:
