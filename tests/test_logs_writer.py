@@ -103,6 +103,12 @@ async def test_killed_writer_is_replaced_and_a_clean_stop_writes_every_record(
         replacement = await _new_writer(proxyd.process.pid, writer)
         for i in range(25):
             assert (await send(client, proxyd, "w.test", f"/stop/{i}")).status_code == 200
+    # A service manager signalling every process of the service (systemd's default) must not
+    # make the writer quit before proxyd has drained into it.
+    with trio.fail_after(15):
+        while proxyd.log().count("request-log writer started") < 2:
+            await trio.sleep(0.05)
+    os.kill(replacement, signal.SIGTERM)
     assert proxyd.stop() == 0
     assert "request-log writer exited with code -9; restarting" in proxyd.log()
     expected = [f"/dead/{i}" for i in range(10)] + [f"/stop/{i}" for i in range(25)]

@@ -10,8 +10,9 @@ on Redis.
 - Written and dropped counts go back to the channel they came from, every REPORT_INTERVAL, so
   each serving process's /metrics and health show its own records.
 - It exits 0 once every channel has reached end-of-file, after writing what it holds (a clean
-  proxyd stop loses nothing). On SIGTERM/SIGINT it stops reading, writes what it holds and exits
-  3: records still in the channels wait there for the writer restarted in its place.
+  proxyd stop loses nothing). It ignores SIGTERM and SIGINT: a service manager that signals the
+  whole group (systemd's KillMode=control-group) must not stop it before the serving processes
+  have drained into it. End-of-file comes however they end, even when they are killed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ log = logging.getLogger("proxyd.logs.writer")
 MAX_BATCH = 2000
 MAX_BACKOFF = 5.0
 REPORT_INTERVAL = 0.05
-EXIT_SIGNALLED = 3
 
 
 class Channel:
@@ -82,8 +82,7 @@ class Sink:
         )
         self.queue: collections.deque[tuple[Channel, RequestRecord]] = collections.deque()
         self.arrived = trio.Event()
-        self.closed = trio.Event()  # every channel at end-of-file, or a stop signal
-        self.signalled = False
+        self.closed = trio.Event()  # every channel at end-of-file
         self.redis_ok = True
         self.dropped_total = 0
         self.bad_frames = 0
@@ -190,7 +189,7 @@ class Sink:
         self.redis_ok = True
         return True
 
-    # -- reporting and signals ----------------------------------------------------------------
+    # -- reporting ----------------------------------------------------------------------------
     async def report_forever(self) -> None:
         while True:
             await trio.sleep(REPORT_INTERVAL)
@@ -200,34 +199,15 @@ class Sink:
         for channel in self.channels:
             channel.report()
 
-    async def watch_signals(self, readers: trio.CancelScope) -> None:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                log.info(
-                    "request-log writer: %s, writing what it holds", signal.Signals(signum).name
-                )
-                self.signalled = True
-                readers.cancel()
-                self.closed.set()
-                self.arrived.set()
-                return
-
     async def run(self) -> int:
         redis = connect(self.redis_url)
         async with redis, trio.open_nursery() as nursery:
-            readers = trio.CancelScope()
-
-            async def read_all() -> None:
-                with readers:
-                    await self.read_all()
-
-            nursery.start_soon(read_all)
+            nursery.start_soon(self.read_all)
             nursery.start_soon(self.report_forever)
-            nursery.start_soon(self.watch_signals, readers)
             await self.write_all(redis)
             self.report()
             nursery.cancel_scope.cancel()
-        return EXIT_SIGNALLED if self.signalled else 0
+        return 0
 
 
 def _configure_logging(level: str, fmt: str) -> None:
@@ -249,6 +229,8 @@ def main() -> int:
         print(f"proxyd log writer: started without its settings ({exc}).", file=sys.stderr)
         return 1
     _configure_logging(str(config.get("log_level", "INFO")), str(config.get("log_format", "text")))
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     ends = [socket.socket(fileno=fd) for fd in fds]
     log.debug("request-log writer started on %d channel(s)", len(ends))
     return trio.run(Sink(config, redis_url, ends).run)

@@ -30,6 +30,12 @@ log = logging.getLogger("proxyd.logs.writer")
 
 CONFIG_ENV = "PROXYD_LOG_WRITER"
 FDS_ENV = "PROXYD_LOG_WRITER_FDS"
+# SIGTERM and SIGINT are ignored from the first line, before the (slower) imports: see sink.py.
+BOOTSTRAP = (
+    "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "import sys; from proxyd.logs.sink import main; sys.exit(main())"
+)
 STABLE_AFTER = 60.0  # a writer that ran this long restarts at the shortest delay again
 WRITE_TIMEOUT = 5.0  # the writer's bound on one Redis write
 
@@ -74,13 +80,7 @@ async def run_writer_process(
     first = True
     while True:
         started = trio.current_time()
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "proxyd.logs.sink"],
-            env=env,
-            pass_fds=fds,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a terminal's Ctrl-C must not cut it before the workers
-        )
+        process = await _start(env, fds)
         if on_start is not None:
             on_start(process.pid)
         if first:
@@ -90,17 +90,38 @@ async def run_writer_process(
             code = await process.wait()
         finally:
             if process.returncode is None:  # cancelled: let it finish, within bounds
-                with trio.CancelScope(shield=True):
-                    with trio.move_on_after(grace):
-                        await process.wait()
-                    if process.returncode is None:
-                        log.warning("request-log writer did not stop in time; killing it")
-                        process.kill()
-                        await process.wait()
+                await _finish(process, grace)
         if code == 0:
             return
         if trio.current_time() - started > STABLE_AFTER:
             delay = 0.5
         log.error("request-log writer exited with code %s; restarting in %.1fs", code, delay)
-        await trio.sleep(delay)
+        try:
+            await trio.sleep(delay)
+        except trio.Cancelled:
+            # Stopping while no writer runs: one more writes what waits in the channels.
+            with trio.CancelScope(shield=True):
+                await _finish(await _start(env, fds), grace)
+            raise
         delay = min(delay * 2, 10.0)
+
+
+async def _start(env: dict[str, str], fds: list[int]) -> trio.Process:
+    return await trio.lowlevel.open_process(
+        [sys.executable, "-c", BOOTSTRAP, "proxyd.logs.sink"],  # the last: a name for ps
+        env=env,
+        pass_fds=fds,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # a terminal's Ctrl-C must not cut it before the workers
+    )
+
+
+async def _finish(process: trio.Process, grace: float) -> None:
+    """Wait up to grace seconds for a writer whose channels are closing, then kill it."""
+    with trio.CancelScope(shield=True):
+        with trio.move_on_after(grace):
+            await process.wait()
+        if process.returncode is None:
+            log.warning("request-log writer did not stop in time; killing it")
+            process.kill()
+            await process.wait()
