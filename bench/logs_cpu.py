@@ -71,7 +71,12 @@ def _scope(i: int) -> dict:
 
 def _children_cpu() -> float:
     """CPU seconds used by this process's descendants, redis-server excluded."""
-    total = 0.0
+    return sum(cpu for cpu, _ in _children().values())
+
+
+def _children() -> dict[int, tuple[float, int]]:
+    """{pid: (CPU seconds, VmRSS kB)} of this process's descendants, redis-server excluded."""
+    found = {}
     todo = [os.getpid()]
     seen = set()
     while todo:
@@ -94,8 +99,12 @@ def _children_cpu() -> float:
                 if name.startswith("redis-server"):
                     continue
                 fields = stat[stat.rindex(")") + 2 :].split()
-                total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
+                rss = 0
+                for line in Path(f"/proc/{kid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        rss = int(line.split()[1])
+                found[kid] = ((int(fields[11]) + int(fields[12])) / TICKS, rss)
+    return found
 
 
 async def _drive(rate: int, seconds: float, call) -> float:
@@ -115,8 +124,13 @@ async def main(rate: int, seconds: float) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="logs-cpu-"))
     redis, port = start_redis(workdir / "redis")
     try:
+        records = int(rate * seconds)
         settings = load_settings(
-            environ={"REDIS_URL": f"redis://127.0.0.1:{port}/0", "TRUSTED_PROXIES": "127.0.0.1"},
+            environ={
+                "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+                "TRUSTED_PROXIES": "127.0.0.1",
+                "LOG_BUFFER_SIZE": str(records + 1),  # measure the work, not the drops
+            },
             env_file=None,
         )
         request_log = RequestLog(settings, settings.redis_url)
@@ -140,8 +154,14 @@ async def main(rate: int, seconds: float) -> None:
         async def plain(i: int) -> None:
             await _handler(_scope(i), _receive, _send)
 
-        records = int(rate * seconds)
         off = await _drive(rate, seconds, plain)
+        # The request path alone: observe, the record, submit() into a buffer nobody drains.
+        idle_log = RequestLog(
+            load_settings(environ={"LOG_BUFFER_SIZE": str(records + 1)}, env_file=None), ""
+        )
+        request_log, kept = idle_log, request_log
+        hot = await _drive(rate, seconds, logged)
+        request_log = kept
         async with trio.open_nursery() as nursery:
             await nursery.start(request_log.run)
             await trio.sleep(0.5)  # the writer process (if any) has started
@@ -149,20 +169,28 @@ async def main(rate: int, seconds: float) -> None:
             start_cpu = time.process_time()
             on = await _drive(rate, seconds, logged)
             with trio.fail_after(60):
-                while request_log.written < records:
+                while request_log.written + request_log.dropped < records:
                     await trio.sleep(0.05)
             on_total = time.process_time() - start_cpu
             children = _children_cpu() - children_before
+            rss = [kb for _, kb in _children().values()]
             nursery.cancel_scope.cancel()
         per = 1e6 / records
-        print(f"records: {records} at {rate}/s; written {request_log.written}")
+        print(
+            f"records: {records} at {rate}/s; written {request_log.written}, "
+            f"dropped {request_log.dropped}"
+        )
         print(f"serving process, logging off: {off * per:.1f} us/request (baseline)")
+        print(
+            f"serving process, hot path only: {(hot - off) * per:.1f} us/record "
+            "(observe + RequestRecord + submit, nothing shipped or written)"
+        )
         print(f"serving process, logging on:  {on * per:.1f} us/request while driving")
         print(
             f"serving process, logging cost: {(on_total - off) * per:.1f} us/record "
             f"(on, until all written, minus off)"
         )
-        print(f"writer process(es): {children * per:.1f} us/record")
+        print(f"writer process(es): {children * per:.1f} us/record, RSS {rss} kB")
     finally:
         redis.stop()
 
