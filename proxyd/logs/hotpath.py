@@ -1,6 +1,6 @@
 """The per-request meter wrapped around ProxyApp.handle: it counts bytes in and out, captures the
-status and the time to the response start, and at the end pushes one RequestRecord onto the
-request log's bounded channel (`send_nowait`). Nothing here awaits Redis.
+status and the time to the response start, and at the end hands one RequestRecord to
+`RequestLog.submit` (an append to a bounded buffer, never awaited). No Redis work here.
 
 Other capabilities can add facts through the ASGI scope, read when the request ends:
 `proxyd.upstream_ms` (float), `proxyd.upstream_error` ("timeout" or a short reason),
