@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pytest
+import trio
 
 from proxyd.config import load_settings
 from proxyd.logs import layout
@@ -139,9 +140,11 @@ async def test_each_index_returns_exactly_the_matching_records(logged, lgql, bac
 
 
 async def test_user_and_client_indexes(logged, lgql, redis_url):
-    """Records with an authenticated user and client_id (as OAuth will set them) are found by
-    the user and client indexes; written by the real writer into the same Redis."""
-    request_log = RequestLog(load_settings(environ={}, env_file=None), redis_url)
+    """Records with an authenticated user and client_id (as the edge sets them) go through a real
+    log-writer process (RequestLog.submit -> channel -> writer -> Redis) and are found by the
+    requestLogs user and client filters and the idx:req:user / idx:req:client indexes."""
+    settings = load_settings(environ={"REDIS_URL": redis_url}, env_file=None)
+    request_log = RequestLog(settings, redis_url)
     now = time.time()
 
     def record(user: str, client_id: str, path: str, offset: float) -> RequestRecord:
@@ -164,22 +167,32 @@ async def test_user_and_client_indexes(logged, lgql, redis_url):
             auth_outcome="allowed",
         )
 
-    batch = [
-        record("alice", "cli-1", "/1", 3),
-        record("bob", "cli-1", "/2", 2),
-        record("alice", "cli-2", "/3", 1),
-    ]
-    redis = redis_client(redis_url)
-    async with redis:
-        await request_log.write_batch(redis, batch)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(request_log.run)
+        assert request_log.writer_pid is not None
+        request_log.submit(record("alice", "cli-1", "/1", 3))
+        request_log.submit(record("bob", "cli-1", "/2", 2))
+        request_log.submit(record("alice", "cli-2", "/3", 1))
+        with trio.fail_after(10):
+            while request_log.written < 3:
+                await trio.sleep(0.02)
+        assert request_log.dropped == 0 and request_log.queued == 0
+        nursery.cancel_scope.cancel()
     alice = await logs(lgql, {"user": "alice"})
     assert [r["path"] for r in alice["items"]] == ["/3", "/1"]
     assert {r["authOutcome"] for r in alice["items"]} == {"allowed"}
+    assert {r["instance"] for r in alice["items"]} == {settings.instance}
     cli1 = await logs(lgql, {"clientId": "cli-1"})
     assert [r["path"] for r in cli1["items"]] == ["/2", "/1"]
+    assert [r["user"] for r in cli1["items"]] == ["bob", "alice"]
     both = await logs(lgql, {"clientId": "cli-2", "user": "alice"})
     assert [r["path"] for r in both["items"]] == ["/3"]
     assert (await logs(lgql, {"user": "carol"}))["items"] == []
+    assert (await logs(lgql, {"clientId": "cli-9"}))["items"] == []
+    redis = redis_client(redis_url)
+    async with redis:
+        assert len(await redis.zrange(layout.idx_user("alice"), 0, -1)) == 2
+        assert len(await redis.zrange(layout.idx_client("cli-1"), 0, -1)) == 2
 
 
 async def test_stats_and_unique_visitors(logged, lgql, backend):

@@ -177,7 +177,7 @@ async def test_workers_share_the_sockets_and_every_worker_applies_changes(start_
     assert all(name.endswith(("-w0", "-w1")) for name in seen), seen
 
     # A worker that dies is replaced.
-    worker_pids = [p for p in _child_pids(proc.process.pid) if "redis" not in _cmdline(p)]
+    worker_pids = _worker_pids(proc.process.pid)
     os.kill(worker_pids[0], signal.SIGKILL)
 
     async def still_serving():
@@ -186,7 +186,7 @@ async def test_workers_share_the_sockets_and_every_worker_applies_changes(start_
                 response = await client.get(proc.http_url, headers={"Host": "many.test"})
         except httpx.HTTPError:
             return False  # a connection the killed worker had accepted
-        return response.status_code == 200 and len(_child_pids(proc.process.pid)) == 2
+        return response.status_code == 200 and len(_worker_pids(proc.process.pid)) == 2
 
     await eventually(still_serving, timeout=15)
     assert "worker 0 exited" in proc.log() or "worker 1 exited" in proc.log()
@@ -206,6 +206,15 @@ def _child_pids(parent: int) -> list[int]:
     return children
 
 
+def _worker_pids(parent: int) -> list[int]:
+    """The supervisor's children that are workers (not redis-server, not the log writer)."""
+    return [
+        p
+        for p in _child_pids(parent)
+        if "redis" not in _cmdline(p) and "proxyd.logs.sink" not in _cmdline(p)
+    ]
+
+
 def _cmdline(pid: int) -> str:
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         return f.read().replace(b"\0", b" ").decode(errors="replace")
@@ -215,7 +224,7 @@ async def test_killed_supervisor_leaves_nothing_that_blocks_a_restart(start_prox
     proc = start_proxyd("crashy", redis=None, WORKERS="2")
     gql = GraphQLClient(proc.api_url, proc.token("admin"))
     await gql(CREATE_PROXY, {"input": {"hostname": "survivor.test", "targetUrl": backend.url}})
-    workers = [p for p in _child_pids(proc.process.pid) if "redis" not in _cmdline(p)]
+    workers = _worker_pids(proc.process.pid)
     assert len(workers) == 2
     os.kill(proc.process.pid, signal.SIGKILL)  # no chance to stop its children
     proc.process.wait()

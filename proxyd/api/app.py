@@ -98,7 +98,13 @@ def create_api_app(base: ApiContext) -> QuartTrio:
         # Only on API_PORT itself: through the public `localhost` proxy it is not found.
         if request.scope.get("proxyd.client_ip") is not None:
             return _error("not found.", "NOT_FOUND", 404)
-        return Response(await render_metrics(base), content_type=METRICS_CONTENT_TYPE)
+        text = await render_metrics(
+            base.request_log,
+            redis=base.store.redis,
+            instance=base.settings.instance,
+            proxies=len(base.manager.proxies),
+        )
+        return Response(text, content_type=METRICS_CONTENT_TYPE)
 
     @app.get("/graphql")
     async def playground() -> Response:

@@ -106,7 +106,17 @@ class ProxyApp:
             if request_log is None or "proxyd.hops" in scope or scope["type"] == "lifespan":
                 await self.handle(scope, receive, send)
             else:
-                await observe(request_log, self.proxy.hostname, self.handle, scope, receive, send)
+                peer = scope["client"][0] if scope.get("client") else None
+                client = client_ip(peer, scope["headers"], request_log.trusted_proxies)
+                await observe(
+                    request_log,
+                    self.proxy.hostname,
+                    self.handle,
+                    scope,
+                    receive,
+                    send,
+                    client=client,
+                )
         finally:
             self.in_flight -= 1
             if not self.in_flight:

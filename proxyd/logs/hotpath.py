@@ -1,10 +1,14 @@
 """The per-request meter wrapped around ProxyApp.handle: it counts bytes in and out, captures the
-status and the time to the response start, and at the end pushes one RequestRecord onto the
-request log's bounded channel (`send_nowait`). Nothing here awaits Redis.
+status and the time to the response start, and at the end hands one RequestRecord to
+`RequestLog.submit` (an append to a bounded buffer, never awaited). No Redis work here.
 
 Other capabilities can add facts through the ASGI scope, read when the request ends:
 `proxyd.upstream_ms` (float), `proxyd.upstream_error` ("timeout" or a short reason),
 `proxyd.user`, `proxyd.client_id`, `proxyd.auth_outcome` (strings).
+
+The caller passes the real client address as a plain value (`client=`, worked out by the edge from
+the socket, PROXY protocol or a trusted X-Forwarded-For); logs never import the edge. Without it
+the record holds the TCP peer.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from proxyd.edge.headers import client_ip, header_value
 from proxyd.logs.record import RequestRecord
 
 if TYPE_CHECKING:
@@ -35,14 +38,24 @@ class _Meter:
 
 
 def _text(headers: list, name: bytes) -> str:
-    value = header_value(headers, name)
-    return value.decode("latin-1") if value else ""
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
 
 
 async def observe(
-    request_log: RequestLog, hostname: str, handle: Handler, scope: dict, receive, send
+    request_log: RequestLog,
+    hostname: str,
+    handle: Handler,
+    scope: dict,
+    receive,
+    send,
+    *,
+    client: str | None = None,
 ) -> None:
-    """Run handle(scope, receive, send) and record what happened."""
+    """Run handle(scope, receive, send) and record what happened (client: the real client
+    address; None: the TCP peer)."""
     kind = scope["type"]
     websocket = kind == "websocket"
     metrics = request_log.metrics
@@ -97,7 +110,7 @@ async def observe(
                 metrics.active_websockets -= 1
         else:
             metrics.active_http -= 1
-        _finish(request_log, hostname, scope, meter, started, wall, error)
+        _finish(request_log, hostname, scope, meter, started, wall, error, client)
 
 
 def _finish(
@@ -108,6 +121,7 @@ def _finish(
     started: float,
     wall: float,
     error: str,
+    client: str | None,
 ) -> None:
     ended = time.perf_counter()
     status = meter.status
@@ -125,12 +139,13 @@ def _finish(
     if upstream_ms is None and meter.first_byte:
         upstream_ms = (meter.first_byte - started) * 1000
     headers = scope["headers"]
-    peer = scope["client"][0] if scope.get("client") else None
+    if client is None:
+        client = scope["client"][0] if scope.get("client") else ""
     query = scope.get("query_string") or b""
     request_log.submit(
         RequestRecord(
             ts=wall,
-            client_ip=client_ip(peer, headers, request_log.trusted_proxies),
+            client_ip=client,
             hostname=hostname,
             method=scope.get("method") or "WS",
             path=scope.get("path", ""),

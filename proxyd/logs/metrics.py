@@ -20,7 +20,7 @@ import trio
 from proxyd.store import keys
 
 if TYPE_CHECKING:
-    from proxyd.api.context import ApiContext
+    from proxyd.logs.writer import RequestLog
 
 log = logging.getLogger("proxyd.logs.metrics")
 
@@ -81,10 +81,12 @@ class _Text:
             self.lines.append(f"{name} {_fmt(value)}")
 
 
-async def render_metrics(context: ApiContext) -> str:
-    """The Prometheus text exposition (format 0.0.4) for this process."""
+async def render_metrics(
+    request_log: RequestLog | None, *, redis: coredis.Redis, instance: str, proxies: int
+) -> str:
+    """The Prometheus text exposition (format 0.0.4) for this process (plain values: the request
+    log or None, the Redis client, this process's instance name, the number of proxies)."""
     out = _Text()
-    request_log = context.request_log
     metrics: Metrics = request_log.metrics if request_log is not None else Metrics()
 
     out.family("proxyd_requests_total", "counter", "Proxied requests by proxy and status class.")
@@ -113,7 +115,7 @@ async def render_metrics(context: ApiContext) -> str:
     out.family("proxyd_active_websockets", "gauge", "WebSocket connections open now.")
     out.sample("proxyd_active_websockets", metrics.active_websockets)
     out.family("proxyd_proxies", "gauge", "Proxies this process serves.")
-    out.sample("proxyd_proxies", len(context.manager.proxies))
+    out.sample("proxyd_proxies", proxies)
 
     dropped = request_log.dropped if request_log is not None else 0
     written = request_log.written if request_log is not None else 0
@@ -129,10 +131,9 @@ async def render_metrics(context: ApiContext) -> str:
     out.family("proxyd_log_records_queued", "gauge", "Request-log records waiting in memory.")
     out.sample("proxyd_log_records_queued", queued)
 
-    redis = context.store.redis
     lag, certs = None, []
     with trio.move_on_after(2):
-        lag = await _consumer_lag(redis, context.settings.instance)
+        lag = await _consumer_lag(redis, instance)
         certs = await _certificate_expiries(redis)
     out.family(
         "proxyd_event_consumer_lag",
@@ -140,7 +141,7 @@ async def render_metrics(context: ApiContext) -> str:
         "Events on events:workflow not yet delivered to this process's consumer group.",
     )
     if lag is not None:
-        out.sample("proxyd_event_consumer_lag", lag, instance=context.settings.instance)
+        out.sample("proxyd_event_consumer_lag", lag, instance=instance)
     out.family(
         "proxyd_certificate_expiry_timestamp_seconds",
         "gauge",

@@ -1,5 +1,5 @@
 """The request record: one per proxied request, built on the hot path from plain values and
-serialised (masked, JSON) by the writer task, never on the request path.
+serialised (masked, JSON) by the log-writer process (proxyd.logs.sink), never on the request path.
 """
 
 from __future__ import annotations

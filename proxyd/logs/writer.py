@@ -1,42 +1,41 @@
-"""RequestLog: the bounded in-memory channel between the request path and Redis, and the writer
-task that drains it.
+"""RequestLog: the serving process's side of request logging. The request path calls `submit()`,
+which appends the record to an in-memory list (bounded by LOG_BUFFER_SIZE: beyond it the record
+is dropped and counted; requests never wait). A shipping task sends what gathered, every
+FLUSH_INTERVAL, over the channel to the log-writer process (proxyd.logs.wire: plain tuples,
+marshal, a few microseconds a record), which does all the Redis work (proxyd.logs.sink).
 
-The request path only calls `submit()`, a `send_nowait` on a bounded trio memory channel: when the
-channel is full the record is dropped and counted, so a slow or absent Redis never delays a request.
-The writer task (one per process, its own Redis client) waits for a record, gathers for
-LOG_BATCH_INTERVAL seconds, and writes the whole batch in one round trip (a Lua script): the record
-(SET with a TTL), its stream entry, and per distinct key one ZADD/HINCRBY/PFADD with PEXPIRE. A
-batch that cannot be written (Redis down, or slower than WRITE_TIMEOUT) is dropped and counted too;
-the writer backs off and resumes by itself when Redis answers again.
+Written and dropped counts come back from the writer on the same channel, so `written`,
+`dropped` and `queued` (read by /metrics and health) cover this process's records end to end.
+
+With WORKERS > 1 the supervisor runs one writer for all workers and passes each worker its
+channel end (PROXYD_LOG_FD); otherwise `run()` starts and supervises a writer of its own.
+When `run()` is cancelled (proxyd stopping, after the listeners drained), it ships what is left
+and closes its end: the writer writes everything and exits.
 """
 
 from __future__ import annotations
 
-import collections
 import functools
-import json
 import logging
-import time
-from typing import Any
+import socket
 
-import coredis
 import trio
 
 from proxyd.config import Settings
-from proxyd.logs import layout
+from proxyd.logs import wire
 from proxyd.logs.metrics import Metrics
 from proxyd.logs.record import RequestRecord
-from proxyd.store.redis import connect, describe
+from proxyd.logs.spawn import run_writer_process, stop_grace, writer_config
 
 log = logging.getLogger("proxyd.logs.writer")
 
-MAX_BATCH = 2000
-WRITE_TIMEOUT = 5.0
-MAX_BACKOFF = 5.0
+FLUSH_INTERVAL = 0.02
+FINAL_FLUSH_TIMEOUT = 5.0
+ROWS_PER_FRAME = 256
 
 
 class RequestLog:
-    """The request log of one process: channel, counters, metrics and the writer task."""
+    """The request log of one serving process: buffer, counters, metrics, the shipping task."""
 
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.settings = settings
@@ -44,173 +43,145 @@ class RequestLog:
         self.enabled = settings.request_logging
         self.metrics = Metrics()
         self.instance = settings.instance
-        self.retention_s = settings.log_retention_hours * 3600
-        self.retention_ms = max(1, int(self.retention_s * 1000))
         self.slow_ms = settings.log_slow_seconds * 1000
         self.trusted_proxies = settings.trusted_proxies
-        self._send, self._receive = trio.open_memory_channel[RequestRecord](
-            settings.log_buffer_size
-        )
+        self._limit = settings.log_buffer_size
+        self._pending: list[RequestRecord] = []
+        self._gathered = trio.Event()
+        self._in_flight = 0
+        self._writer_queued = 0
+        self._send_failed = False
         self.dropped = 0
         self.written = 0
-        self.redis_ok = True
-        self._trimmed: dict[str, float] = {}
-        self._script: Any = None
+        self.writer_pid: int | None = None
 
     # -- request path ----------------------------------------------------------------------------
     def submit(self, record: RequestRecord) -> None:
         """Queue a record for the writer; never blocks (a full buffer drops and counts it)."""
-        try:
-            self._send.send_nowait(record)
-        except trio.WouldBlock:
+        pending = self._pending
+        if len(pending) >= self._limit:
             self.dropped += 1
+            return
+        if not pending:
+            self._gathered.set()
+        pending.append(record)
 
     @property
     def queued(self) -> int:
-        return self._send.statistics().current_buffer_used
+        """Records of this process not yet written: here, in flight, and in the writer."""
+        return len(self._pending) + self._in_flight + self._writer_queued
 
-    # -- writer task -----------------------------------------------------------------------------
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Drain the channel into Redis in batches, forever."""
-        redis = connect(self.redis_url)
-        async with redis:
-            task_status.started()
-            delay = 0.0
-            while True:
-                batch = await self._next_batch()
-                if await self._write(redis, batch):
-                    delay = 0.0
-                    continue
-                self.dropped += len(batch)
-                delay = min(max(delay * 2, 0.25), MAX_BACKOFF)
-                await trio.sleep(delay)
+    # -- shipping task ---------------------------------------------------------------------------
+    async def run(
+        self,
+        *,
+        channel: socket.socket | None = None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Ship records to the writer process forever. channel: this process's end of a channel
+        to a writer someone else runs (default: the one the supervisor passed down, if any);
+        without one, start and supervise a writer process here."""
+        inherited = channel if channel is not None else _inherited_channel()
+        writer_end = None
+        try:
+            async with trio.open_nursery() as nursery:
+                if inherited is None:
+                    serving, writer_end = wire.channel_pair()
+                    await nursery.start(
+                        functools.partial(
+                            run_writer_process,
+                            writer_config(self.settings),
+                            self.redis_url,
+                            [writer_end],
+                            grace=stop_grace(self.settings),
+                            on_start=self._writer_started,
+                        )
+                    )
+                else:
+                    serving = inherited
+                sock = trio.socket.from_stdlib_socket(serving)
+                nursery.start_soon(self._read_reports, sock)
+                task_status.started()
+                try:
+                    await self._ship_forever(sock)
+                finally:
+                    with trio.CancelScope(shield=True):
+                        with trio.move_on_after(FINAL_FLUSH_TIMEOUT):
+                            await self._ship(sock)
+                        if inherited is None:
+                            sock.close()  # end-of-file: the writer writes what it has and exits
+        finally:
+            if writer_end is not None:
+                writer_end.close()
 
-    async def _next_batch(self) -> list[RequestRecord]:
-        batch = [await self._receive.receive()]
-        await trio.sleep(self.settings.log_batch_interval)
-        while len(batch) < MAX_BATCH:
-            try:
-                batch.append(self._receive.receive_nowait())
-            except trio.WouldBlock:
-                break
-        return batch
+    def _writer_started(self, pid: int) -> None:
+        self.writer_pid = pid
 
-    async def _write(self, redis: coredis.Redis, batch: list[RequestRecord]) -> bool:
-        error = ""
-        with trio.move_on_after(WRITE_TIMEOUT) as timer:
-            try:
-                await self.write_batch(redis, batch)
-            except (OSError, coredis.exceptions.RedisError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
-        if timer.cancelled_caught:
-            error = f"no answer within {WRITE_TIMEOUT:g} s"
-        if error:
-            if self.redis_ok:
-                log.warning(
-                    "request log: cannot write to Redis at %s (%s); dropping records until it "
-                    "answers again",
-                    describe(self.redis_url),
-                    error,
-                )
-            self.redis_ok = False
-            return False
-        if not self.redis_ok:
-            log.info("request log: Redis answers again; %d records dropped so far", self.dropped)
-        self.redis_ok = True
-        self.written += len(batch)
-        return True
+    async def _ship_forever(self, sock: trio.socket.SocketType) -> None:
+        while True:
+            await self._gathered.wait()
+            await trio.sleep(FLUSH_INTERVAL)
+            self._gathered = trio.Event()
+            await self._ship(sock)
 
-    async def write_batch(self, redis: coredis.Redis, batch: list[RequestRecord]) -> None:
-        """Write records, indexes, stream entries and stats for a batch in one round trip.
+    async def _ship(self, sock: trio.socket.SocketType) -> None:
+        records, self._pending = self._pending, []
+        if not records:
+            return
+        self._in_flight = len(records)
+        try:
+            for start in range(0, len(records), ROWS_PER_FRAME):
+                rows = [_row(r) for r in records[start : start + ROWS_PER_FRAME]]
+                for frame, count in wire.pack_records(self.instance, rows):
+                    try:
+                        await sock.send(frame)
+                    except OSError as exc:
+                        self.dropped += count
+                        if not self._send_failed:
+                            log.warning("request log: cannot reach the writer process (%s)", exc)
+                        self._send_failed = True
+                    else:
+                        self._send_failed = False
+                    self._in_flight -= count
+        finally:
+            self._in_flight = 0
 
-        Python works out every key (cheap dict work); one Lua script call then applies the whole
-        batch inside Redis. Issuing the same writes as pipelined commands cost about 140 us of
-        proxyd CPU per record (command objects in coredis); this costs a small fraction of it.
-        """
-        now = time.time()
-        zsets: dict[str, dict[str, float]] = collections.defaultdict(dict)
-        counters: collections.Counter[tuple[str, str]] = collections.Counter()
-        visitors: dict[str, set[str]] = collections.defaultdict(set)
-        records: list[str] = []
-        for record in batch:
-            record.instance = self.instance
-            stored = record.to_dict()
-            key = stored["id"]
-            records += (key, json.dumps(stored, separators=(",", ":")))
-            for index in layout.index_keys(stored, self.slow_ms):
-                zsets[index][key] = record.ts
-            hour = _hour(int(record.ts // 3600))
-            bucket = str(layout.latency_bucket(record.duration_ms))
-            for host in (record.hostname, layout.ALL_HOSTS):
-                counters[(layout.stats_requests(hour), host)] += 1
-                if record.is_error:
-                    counters[(layout.stats_errors(hour), host)] += 1
-                counters[(layout.stats_latency(host, hour), bucket)] += 1
-                if record.client_ip:
-                    visitors[layout.stats_unique(host, hour)].add(record.client_ip)
-        cutoff = now - self.retention_s
-        trim_every = min(60.0, self.retention_s / 4)
-        if len(self._trimmed) > 100_000:
-            self._trimmed.clear()
-        trim = []
-        for key in [*zsets, layout.STREAM]:
-            if now - self._trimmed.get(key, 0.0) >= trim_every:
-                self._trimmed[key] = now
-                trim.append(key)
-        payload = {
-            "ttl": self.retention_ms,
-            "stream": layout.STREAM,
-            "maxlen": self.settings.log_stream_maxlen,
-            "cutoff": repr(cutoff),
-            "cutoff_ms": str(int(cutoff * 1000)),
-            # Scores as text: Lua would print numbers with only 14 significant digits.
-            "zadd": [
-                [k, [x for m, sc in v.items() for x in (repr(sc), m)]] for k, v in zsets.items()
-            ],
-            "hincr": [[k, f, n] for (k, f), n in counters.items()],
-            "pfadd": [[k, sorted(v)] for k, v in visitors.items()],
-            "trim": trim,
-        }
-        if self._script is None:
-            self._script = redis.register_script(WRITE_SCRIPT)
-        await self._script(keys=[], args=[json.dumps(payload, separators=(",", ":")), *records])
+    async def _read_reports(self, sock: trio.socket.SocketType) -> None:
+        while True:
+            frame = await sock.recv(256)
+            if not frame:
+                return
+            report = wire.unpack_stats(frame)
+            if report is not None:
+                written, dropped, self._writer_queued = report
+                self.written += written
+                self.dropped += dropped
 
 
-@functools.lru_cache(maxsize=64)
-def _hour(hour_number: int) -> str:
-    return layout.hour_bucket(hour_number * 3600)
+@functools.cache
+def _inherited_channel():
+    return wire.inherited_channel()
 
 
-# Applies one batch inside Redis (ARGV[1]: JSON of the aggregated writes; then key, record pairs) (standalone Redis; the keys are computed by the caller).
-WRITE_SCRIPT = """
-local b = cjson.decode(ARGV[1])
-local ttl = b.ttl
-local function chunks(list, size, fn)
-  for i = 1, #list, size do fn({unpack(list, i, math.min(i + size - 1, #list))}) end
-end
-for i = 2, #ARGV, 2 do
-  redis.call('SET', ARGV[i], ARGV[i + 1], 'PX', ttl)
-  redis.call('XADD', b.stream, 'MAXLEN', '~', b.maxlen, '*', 'r', ARGV[i + 1])
-end
-for _, z in ipairs(b.zadd) do
-  chunks(z[2], 1000, function(part) redis.call('ZADD', z[1], unpack(part)) end)
-  redis.call('PEXPIRE', z[1], ttl)
-end
-for _, h in ipairs(b.hincr) do
-  redis.call('HINCRBY', h[1], h[2], h[3])
-  redis.call('PEXPIRE', h[1], ttl)
-end
-for _, p in ipairs(b.pfadd) do
-  chunks(p[2], 1000, function(part) redis.call('PFADD', p[1], unpack(part)) end)
-  redis.call('PEXPIRE', p[1], ttl)
-end
-for _, k in ipairs(b.trim) do
-  if k == b.stream then
-    redis.call('XTRIM', k, 'MINID', '~', b.cutoff_ms)
-  else
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', b.cutoff)
-  end
-end
-redis.call('PEXPIRE', b.stream, ttl)
-return (#ARGV - 1) / 2
-"""
+def _row(r: RequestRecord) -> tuple:
+    """The record as a plain tuple in wire.ROW_FIELDS order."""
+    return (
+        r.ts,
+        r.client_ip,
+        r.hostname,
+        r.method,
+        r.path,
+        r.query,
+        r.status,
+        r.bytes_in,
+        r.bytes_out,
+        r.duration_ms,
+        r.upstream_ms,
+        r.user_agent,
+        r.referer,
+        r.protocol,
+        r.user,
+        r.client_id,
+        r.auth_outcome,
+        r.error,
+    )

@@ -6,6 +6,11 @@ them; each has its own instance id (`{instance}-w{N}`) and consumer group.
 
 A worker that dies is restarted with a growing delay. SIGINT/SIGTERM are passed to the workers,
 which drain; the supervisor exits 0 once they have all stopped (or kills them after a grace time).
+
+With REQUEST_LOGGING on, the supervisor also runs the one log-writer process (proxyd.logs.spawn)
+and opens a channel per worker (PROXYD_LOG_FD). Once every worker has stopped it closes its
+copies of the worker ends; the writer then writes what it holds and exits, before the embedded
+Redis stops.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import sys
 import trio
 
 from proxyd.config import Settings
+from proxyd.logs import wire
+from proxyd.logs.spawn import run_writer_process, stop_grace, writer_config
 from proxyd.store.embedded import run_embedded_redis
 
 log = logging.getLogger("proxyd.workers")
@@ -95,20 +102,41 @@ async def supervise_workers(settings: Settings) -> None:
             sockets["http"].getsockname()[1],
             sockets["api"].getsockname()[1],
         )
-        async with trio.open_nursery() as workers:
-            for index in range(settings.workers):
-                env = {
-                    **os.environ,
-                    "REDIS_URL": redis_url,
-                    FDS_ENV: spec,
-                    WORKER_ENV: str(index),
-                    "PROXYD_INSTANCE_ID": f"{settings.instance}-w{index}",
-                }
-                fds = [sock.fileno() for sock in sockets.values()]
-                workers.start_soon(_run_worker, index, env, fds, processes, stopping)
-            workers.start_soon(_forward_signals, processes, stopping, settings.shutdown_timeout)
+        logging_on = settings.request_logging
+        channels = [wire.channel_pair() for _ in range(settings.workers)] if logging_on else []
+        async with trio.open_nursery() as log_writer:
+            if channels:
+                log_writer.start_soon(
+                    functools.partial(
+                        run_writer_process,
+                        writer_config(settings),
+                        redis_url,
+                        [end for _, end in channels],
+                        grace=1.0,
+                    )
+                )
+            async with trio.open_nursery() as workers:
+                for index in range(settings.workers):
+                    env = {
+                        **os.environ,
+                        "REDIS_URL": redis_url,
+                        FDS_ENV: spec,
+                        WORKER_ENV: str(index),
+                        "PROXYD_INSTANCE_ID": f"{settings.instance}-w{index}",
+                    }
+                    fds = [sock.fileno() for sock in sockets.values()]
+                    if channels:
+                        env[wire.FD_ENV] = str(channels[index][0].fileno())
+                        fds.append(channels[index][0].fileno())
+                    workers.start_soon(_run_worker, index, env, fds, processes, stopping)
+                workers.start_soon(_forward_signals, processes, stopping, settings.shutdown_timeout)
+            for serving, _ in channels:
+                serving.close()  # end-of-file for the log writer: it writes the rest and exits
+            log_writer.cancel_scope.deadline = trio.current_time() + stop_grace(settings)
         for sock in sockets.values():
             sock.close()
+        for _, end in channels:
+            end.close()
         root.cancel_scope.cancel()
 
 
