@@ -125,6 +125,8 @@ def _finish(
 ) -> None:
     ended = time.perf_counter()
     status = meter.status
+    if not status and scope.get("proxyd.upgraded"):
+        status = 101  # an h1 upgrade became a byte tunnel (its 101 is sent by the tunnel)
     if not status:
         status = 499 if error in ("", "cancelled") else 500
         error = error or "client_disconnected"
