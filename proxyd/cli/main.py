@@ -12,7 +12,7 @@ from proxyd.config import SettingsError, load_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from proxyd.cli.launch import serve
+    from proxyd.cli.serve import serve
 
     return serve()
 

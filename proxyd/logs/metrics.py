@@ -12,15 +12,12 @@ import bisect
 import datetime as dt
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import coredis
 import trio
 
 from proxyd.store import keys
-
-if TYPE_CHECKING:
-    from proxyd.logs.writer import RequestLog
 
 log = logging.getLogger("proxyd.logs.metrics")
 
@@ -81,8 +78,17 @@ class _Text:
             self.lines.append(f"{name} {_fmt(value)}")
 
 
+class LogCounters(Protocol):
+    """What the metrics page reads from the request log (proxyd.logs.writer.RequestLog)."""
+
+    metrics: Metrics
+    dropped: int
+    written: int
+    queued: int
+
+
 async def render_metrics(
-    request_log: RequestLog | None, *, redis: coredis.Redis, instance: str, proxies: int
+    request_log: LogCounters | None, *, redis: coredis.Redis, instance: str, proxies: int
 ) -> str:
     """The Prometheus text exposition (format 0.0.4) for this process (plain values: the request
     log or None, the Redis client, this process's instance name, the number of proxies)."""

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import coredis
 from cryptography import x509
 
-from proxyd.edge.forward import send_error
 from proxyd.tls.certificate import self_signed
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
 CHALLENGE_TTL = 900
 ACME_IDENTIFIER_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
 
@@ -64,26 +65,30 @@ class Http01Responder:
             return
         token = scope["path"][len(CHALLENGE_PREFIX) :]
         value = self.local.get(token)
-        if value is None and token and "/" not in token:
+        if value is None and _TOKEN.match(token):
+            # Another instance may have started the order: one Redis read, for well-formed
+            # tokens only (ACME tokens are base64url, at least 128 bits).
             raw = await self.redis.get(http01_key(token))
             value = raw.decode() if isinstance(raw, bytes) else raw
         if value is None or scope.get("method") not in ("GET", "HEAD"):
-            await send_error(send, 404, "404 Not Found: no such ACME challenge.")
+            await _plain(scope, send, 404, b"404 Not Found: no such ACME challenge.\n")
             return
-        body = value.encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/plain"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send(
-            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
-        )
+        await _plain(scope, send, 200, value.encode())
+
+
+async def _plain(scope: dict, send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
 def tls_alpn_record(cert_pem: str, key_pem: str) -> str:
