@@ -1,0 +1,29 @@
+"""Helpers for the /mcp tests: the official MCP SDK client with a bearer token."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+
+@contextlib.asynccontextmanager
+async def mcp_session(url: str, token: str, keepalive: bool = True) -> AsyncIterator[Client]:
+    limits = httpx2.Limits(max_keepalive_connections=None if keepalive else 0)
+    http = httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {token}"}, timeout=60, limits=limits
+    )
+    async with http, Client(streamable_http_client(url, http_client=http)) as client:
+        yield client
+
+
+def mcp_token(proc, scope: str, audience: str, subject: str = "tester") -> str:
+    """`proxyd token issue --scope S --audience URL` (the documented interface for scripts)."""
+    result = proc.cli(
+        "token", "issue", "--scope", scope, "--audience", audience, "--subject", subject
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()

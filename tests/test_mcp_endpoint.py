@@ -1,0 +1,181 @@
+"""proxyd's own MCP endpoint (/mcp on API_PORT) driven by the official MCP SDK client with
+tokens from `proxyd token issue --audience <the /mcp URL>`: tools with schemas and annotations,
+proxies created through MCP serve traffic at once and their requests are found in the logs,
+scopes (user can list, not create or delete), audience binding, RFC 9728 metadata, resources.
+"""
+
+from __future__ import annotations
+
+import httpx
+import trio
+
+from tests.support.mcp_client import mcp_session, mcp_token
+from tests.support.processes import free_port
+
+
+def _text(result) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+async def test_tools_create_proxy_traffic_and_logs(proxyd, backend):
+    url = f"{proxyd.api_url}/mcp"
+    token = mcp_token(proxyd, "admin", url)
+    async with mcp_session(url, token) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        for name in ("list_proxies", "create_proxy", "delete_proxy", "search_request_logs"):
+            assert tools[name].input_schema["type"] == "object"
+            assert tools[name].output_schema is not None
+        assert "ctx" not in tools["create_proxy"].input_schema["properties"]
+        assert tools["list_proxies"].annotations.read_only_hint is True
+        assert tools["delete_proxy"].annotations.destructive_hint is True
+        assert tools["create_proxy"].annotations.read_only_hint is False
+        assert tools["update_proxy"].annotations.idempotent_hint is True
+
+        created = await client.call_tool(
+            "create_proxy",
+            {"hostname": "app.mcp.test", "target_url": backend.url, "https": False},
+        )
+        assert not created.is_error, _text(created)
+        assert created.structured_content["hostname"] == "app.mcp.test"
+
+        # Traffic flows through the new proxy at once.
+        async with httpx.AsyncClient() as http:
+            with trio.fail_after(10):
+                while True:
+                    r = await http.get(
+                        f"{proxyd.http_url}/echo/mcp-made", headers={"Host": "app.mcp.test"}
+                    )
+                    if r.status_code == 200:
+                        break
+                    await trio.sleep(0.05)
+        listed = await client.call_tool("list_proxies", {})
+        names = [p["hostname"] for p in listed.structured_content["proxies"]]
+        assert "app.mcp.test" in names
+
+        # The requests are found in the request logs.
+        with trio.fail_after(10):
+            while True:
+                page = await client.call_tool(
+                    "search_request_logs", {"hostname": "app.mcp.test", "limit": 10}
+                )
+                assert not page.is_error, _text(page)
+                items = page.structured_content["items"]
+                if any(i["path"] == "/echo/mcp-made" for i in items):
+                    break
+                await trio.sleep(0.2)
+        assert items[0]["status"] == 200
+
+        # Errors carry the same code and sentence as GraphQL.
+        again = await client.call_tool(
+            "create_proxy", {"hostname": "app.mcp.test", "target_url": backend.url}
+        )
+        assert again.is_error and _text(again).startswith("CONFLICT: ")
+        bad = await client.call_tool(
+            "create_proxy", {"hostname": "bad host", "target_url": backend.url}
+        )
+        assert bad.is_error and _text(bad).startswith("BAD_USER_INPUT: ")
+        missing = await client.call_tool("delete_proxy", {"hostname": "nope.mcp.test"})
+        assert missing.is_error and _text(missing).startswith("NOT_FOUND: ")
+
+        deleted = await client.call_tool("delete_proxy", {"hostname": "app.mcp.test"})
+        assert deleted.structured_content["ok"] is True
+
+
+async def test_user_scope_can_list_but_not_change(proxyd, backend):
+    url = f"{proxyd.api_url}/mcp"
+    admin = mcp_token(proxyd, "admin", url)
+    async with mcp_session(url, admin) as client:
+        made = await client.call_tool(
+            "create_proxy", {"hostname": "keep.mcp.test", "target_url": backend.url, "https": False}
+        )
+        assert not made.is_error, _text(made)
+    user = mcp_token(proxyd, "user", url, subject="reader")
+    async with mcp_session(url, user) as client:
+        listed = await client.call_tool("list_proxies", {})
+        assert not listed.is_error
+        assert "keep.mcp.test" in [p["hostname"] for p in listed.structured_content["proxies"]]
+        for name, args in (
+            ("create_proxy", {"hostname": "new.mcp.test", "target_url": backend.url}),
+            ("delete_proxy", {"hostname": "keep.mcp.test"}),
+            ("update_proxy", {"hostname": "keep.mcp.test", "enabled": False}),
+        ):
+            result = await client.call_tool(name, args)
+            assert result.is_error
+            assert "FORBIDDEN" in _text(result) and "'admin'" in _text(result)
+    async with mcp_session(url, admin) as client:
+        shown = await client.call_tool("get_proxy", {"hostname": "keep.mcp.test"})
+        assert shown.structured_content["proxy"]["enabled"] is True
+        gone = await client.call_tool("get_proxy", {"hostname": "new.mcp.test"})
+        assert gone.structured_content["proxy"] is None
+
+
+async def test_tokens_for_other_audiences_are_refused(proxyd):
+    url = f"{proxyd.api_url}/mcp"
+    async with httpx.AsyncClient() as http:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        headers = {"Accept": "application/json, text/event-stream"}
+        # No token: 401 pointing at the resource metadata.
+        r = await http.post(url, json=body, headers=headers)
+        assert r.status_code == 401
+        challenge = r.headers["www-authenticate"]
+        assert challenge.startswith("Bearer ") and "resource_metadata=" in challenge
+        prm_url = challenge.split('resource_metadata="')[1].split('"')[0]
+        assert prm_url == f"{proxyd.api_url}/.well-known/oauth-protected-resource/mcp"
+        for path in (
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource",
+        ):
+            prm = (await http.get(proxyd.api_url + path)).json()
+            assert prm["resource"] == url
+            assert prm["authorization_servers"] and set(prm["scopes_supported"]) >= {
+                "user",
+                "admin",
+            }
+
+        refused = {
+            "management API token": proxyd.token("admin"),
+            "another resource": mcp_token(proxyd, "admin", "https://app.example.com/mcp"),
+            "another port": mcp_token(proxyd, "admin", f"http://127.0.0.1:{free_port()}/mcp"),
+            "not a JWT": "abc.def.ghi",
+        }
+        for what, token in refused.items():
+            r = await http.post(
+                url, json=body, headers={**headers, "Authorization": f"Bearer {token}"}
+            )
+            assert r.status_code == 401, what
+            assert 'error="invalid_token"' in r.headers["www-authenticate"], what
+        # A token for this endpoint, but a Host that is not ours, does not match either: the
+        # resource URL then is the issuer's.
+        good = mcp_token(proxyd, "admin", url)
+        r = await http.post(
+            url,
+            json=body,
+            headers={**headers, "Authorization": f"Bearer {good}", "Host": "evil.example"},
+        )
+        assert r.status_code == 401
+
+
+async def test_resources(proxyd, backend):
+    url = f"{proxyd.api_url}/mcp"
+    token = mcp_token(proxyd, "admin", url)
+    async with mcp_session(url, token) as client:
+        await client.call_tool(
+            "create_proxy",
+            {
+                "hostname": "res.mcp.test",
+                "target_url": backend.url,
+                "https": False,
+                "auth": "forward",
+                "allowed_orgs": ["acme"],
+            },
+        )
+        listed = [str(r.uri) for r in (await client.list_resources()).resources]
+        assert "proxyd://schema.graphql" in listed and "proxyd://settings" in listed
+        templates = (await client.list_resource_templates()).resource_templates
+        assert "proxyd://proxies/{hostname}" in [t.uri_template for t in templates]
+        schema = await client.read_resource("proxyd://schema.graphql")
+        assert "type Query" in schema.contents[0].text
+        settings = await client.read_resource("proxyd://settings")
+        assert "`REDIS_URL`" in settings.contents[0].text
+        proxy = await client.read_resource("proxyd://proxies/res.mcp.test")
+        assert '"auth_required_groups": [\n    "acme"\n  ]' in proxy.contents[0].text
