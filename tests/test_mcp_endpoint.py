@@ -6,6 +6,8 @@ scopes (user can list, not create or delete), audience binding, RFC 9728 metadat
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import trio
 
@@ -179,3 +181,64 @@ async def test_resources(proxyd, backend):
         assert "`REDIS_URL`" in settings.contents[0].text
         proxy = await client.read_resource("proxyd://proxies/res.mcp.test")
         assert '"auth_required_groups": [\n    "acme"\n  ]' in proxy.contents[0].text
+
+
+async def test_through_the_localhost_proxy_the_resource_is_that_url(proxyd):
+    url = f"http://localhost:{proxyd.http_port}/mcp"
+    async with httpx.AsyncClient() as http:
+        prm = await http.get(
+            f"{proxyd.http_url}/.well-known/oauth-protected-resource/mcp",
+            headers={"Host": f"localhost:{proxyd.http_port}"},
+        )
+        assert prm.status_code == 200 and prm.json()["resource"] == url
+    # A token for the API_PORT URL is not one for this URL, and the other way round.
+    api_token = mcp_token(proxyd, "user", f"{proxyd.api_url}/mcp")
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{proxyd.http_url}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={
+                "Host": f"localhost:{proxyd.http_port}",
+                "Authorization": f"Bearer {api_token}",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+        assert r.status_code == 401
+    async with mcp_session(url, mcp_token(proxyd, "user", url)) as client:
+        health = await client.call_tool("health", {})
+        assert health.structured_content["status"] == "ok"
+
+
+async def test_hostile_authorization_headers(proxyd):
+    url = f"{proxyd.api_url}/mcp"
+    token = mcp_token(proxyd, "admin", url)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    accept = ("Accept", "application/json, text/event-stream")
+    cases = {
+        "two Authorization headers": [("Authorization", f"Bearer {token}")] * 2,
+        "Basic scheme": [("Authorization", f"Basic {token}")],
+        "bearer without a token": [("Authorization", "Bearer")],
+        "token only in the query": [],
+    }
+    async with httpx.AsyncClient() as http:
+        for what, headers in cases.items():
+            target = url + (f"?access_token={token}" if not headers else "")
+            r = await http.post(target, json=body, headers=[accept, *headers])
+            assert r.status_code in (400, 401), what
+            assert "resource_metadata=" in r.headers["www-authenticate"], what
+            assert token not in r.text, what
+
+
+def test_mcp_config_snippets(proxyd):
+    url = f"{proxyd.api_url}/mcp"
+    vscode = proxyd.cli("mcp", "config", "--client", "vscode", "--url", url)
+    assert vscode.returncode == 0, vscode.stderr
+    assert json.loads(vscode.stdout) == {"servers": {"proxyd": {"type": "http", "url": url}}}
+    claude = proxyd.cli("mcp", "config")
+    server = json.loads(claude.stdout)["mcpServers"]["proxyd"]
+    assert server["command"] == "npx" and server["args"][:2] == ["-y", "mcp-remote"]
+    assert server["args"][-1] == "http://localhost/mcp"  # the issuer's /mcp (default issuer)
+    remote = proxyd.cli("mcp", "config", "--client", "mcp-remote", "--url", url)
+    assert remote.stdout.split() == ["npx", "-y", "mcp-remote", url]
+    bad = proxyd.cli("mcp", "config", "--url", "ftp://example.com/mcp")
+    assert bad.returncode == 2 and "must be an http(s) URL ending in /mcp" in bad.stderr

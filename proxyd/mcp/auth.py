@@ -48,6 +48,19 @@ def _host_header(scope: dict) -> str | None:
     return hosts[0].decode("latin-1").strip().lower()
 
 
+def _with_listener_port(scope: dict, host: str, scheme: str) -> str:
+    """Through a proxy whose target is internal://api (the `localhost` proxy, the issuer's
+    host), the edge hands the request over in-process with the Host's port removed; the port
+    the client connected to is the listener's (scope["server"])."""
+    if scope.get("proxyd.client_ip") is None or host.endswith("]") or ":" in host:
+        return host
+    server = scope.get("server") or ()
+    port = server[1] if len(server) > 1 else None
+    if isinstance(port, int) and port != (443 if scheme == "https" else 80):
+        return f"{host}:{port}"
+    return host
+
+
 class McpAuth:
     def __init__(self, settings: Settings, verifier: TokenVerifier, is_revoked: Any) -> None:
         self.settings = settings
@@ -64,6 +77,7 @@ class McpAuth:
         if not host or any(c in host for c in "/\\@?#% "):
             return None
         scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+        host = _with_listener_port(scope, host, scheme)
         if host == self.issuer_netloc:
             return f"{scheme}://{host}"
         try:
