@@ -53,7 +53,11 @@ async def test_sdk_client_full_oauth_flow_creates_a_proxy_that_serves(
     start_proxyd, github, backend
 ):
     proc = start_oauth_proxyd(
-        start_proxyd, github, OAUTH_ADMIN_USERS="alice", OAUTH_ALLOWED_GITHUB_USERS="alice,bob"
+        start_proxyd,
+        github,
+        OAUTH_ADMIN_USERS="alice",
+        OAUTH_USER_USERS="*",
+        OAUTH_ALLOWED_GITHUB_USERS="alice,bob",
     )
     url = f"{proc.api_url}/mcp"
     browser = HeadlessBrowser(proc.http_port)
@@ -94,8 +98,10 @@ async def test_sdk_client_full_oauth_flow_creates_a_proxy_that_serves(
 
 
 async def test_oauth_user_without_admin_can_list_not_create(start_proxyd, github, backend):
-    proc = start_oauth_proxyd(start_proxyd, github, OAUTH_ADMIN_USERS="alice")
-    github.login = "bob"  # OAUTH_USER_USERS defaults to everyone; admin only alice
+    proc = start_oauth_proxyd(
+        start_proxyd, github, OAUTH_ADMIN_USERS="alice", OAUTH_USER_USERS="alice,bob"
+    )
+    github.login = "bob"  # scope user, not admin
     url = f"{proc.api_url}/mcp"
     browser = HeadlessBrowser(proc.http_port)
     storage = Memory()
