@@ -242,3 +242,37 @@ def test_mcp_config_snippets(proxyd):
     assert remote.stdout.split() == ["npx", "-y", "mcp-remote", url]
     bad = proxyd.cli("mcp", "config", "--url", "ftp://example.com/mcp")
     assert bad.returncode == 2 and "must be an http(s) URL ending in /mcp" in bad.stderr
+
+
+async def test_protocol_revisions(proxyd):
+    url = f"{proxyd.api_url}/mcp"
+    token = mcp_token(proxyd, "user", url)
+    for mode, version in (("auto", "2026-07-28"), ("legacy", "2025-11-25")):
+        async with mcp_session(url, token, mode=mode) as client:
+            assert client.protocol_version == version
+            health = await client.call_tool("health", {})
+            assert health.structured_content["status"] == "ok"
+    # 2025-06-18 by hand: initialize, then a request carrying MCP-Protocol-Version.
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+    }
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+    async with httpx.AsyncClient() as http:
+        r = await http.post(url, json=init, headers=headers)
+        assert r.status_code == 200, r.text
+        assert '"protocolVersion":"2025-06-18"' in r.text.replace(" ", "")
+        headers["MCP-Protocol-Version"] = "2025-06-18"
+        listed = await http.post(
+            url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers
+        )
+        assert listed.status_code == 200 and '"list_proxies"' in listed.text

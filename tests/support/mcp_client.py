@@ -24,14 +24,16 @@ class LocalhostToIPv4(httpx2.AsyncHTTPTransport):
 
 
 @contextlib.asynccontextmanager
-async def mcp_session(url: str, token: str, keepalive: bool = True) -> AsyncIterator[Client]:
+async def mcp_session(
+    url: str, token: str, keepalive: bool = True, mode: str = "auto"
+) -> AsyncIterator[Client]:
     limits = httpx2.Limits(max_keepalive_connections=None if keepalive else 0)
     http = httpx2.AsyncClient(
         headers={"Authorization": f"Bearer {token}"},
         timeout=60,
         transport=LocalhostToIPv4(limits=limits),
     )
-    async with http, Client(streamable_http_client(url, http_client=http)) as client:
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
         yield client
 
 
