@@ -6,17 +6,21 @@
   (`user` for read-only tools, `admin` for the others), else the tool answers with an MCP tool
   error naming the scope;
 - a proxyd.manage.ManageError becomes an MCP tool error "CODE: sentence", with the same code and
-  sentence GraphQL gives.
+  sentence GraphQL gives; a call is bounded in time (TIMEOUT) and a Redis failure is a coded
+  error without details.
 Tools get the management context (the API context with the caller's identity) from `caller(ctx)`.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import attrs
+import coredis
+import trio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
@@ -25,6 +29,8 @@ from proxyd.manage import ManageError
 from proxyd.oauth.tokens import Identity
 
 IDENTITY_KEY = "proxyd.identity"
+TOOL_TIMEOUT = 30  # seconds; certificate tools add the time they follow an order
+log = logging.getLogger("proxyd.mcp")
 
 INSTRUCTIONS = (
     "Manage this proxyd instance: proxies (hostname -> backend, HTTPS, GitHub login), routes, "
@@ -66,6 +72,7 @@ class ToolRegistry:
         read_only: bool = False,
         destructive: bool = False,
         idempotent: bool = False,
+        timeout: float = TOOL_TIMEOUT,
     ) -> Callable:
         annotations = ToolAnnotations(
             title=title,
@@ -88,9 +95,19 @@ class ToolRegistry:
                         f"{fn.__name__} needs a token with scope {scope!r}; this one has {granted}.",
                     )
                 try:
-                    return await fn(**kwargs)
+                    with trio.fail_after(timeout):
+                        return await fn(**kwargs)
                 except ManageError as exc:
                     return tool_error(exc.code, exc.message)
+                except trio.TooSlowError:
+                    return tool_error(
+                        "TIMEOUT", f"{fn.__name__} did not finish within {timeout} seconds."
+                    )
+                except (OSError, coredis.exceptions.RedisError) as exc:
+                    log.warning("tool %s: Redis failed (%s)", fn.__name__, type(exc).__name__)
+                    return tool_error(
+                        "INTERNAL_SERVER_ERROR", "the configuration store (Redis) failed."
+                    )
 
             self.server.add_tool(
                 guarded,

@@ -52,7 +52,7 @@ def register(tools: Any) -> None:
         cert = await certificates.get_certificate(mctx, name)
         return CertificateResult(certificate=await _info(mctx, cert) if cert else None)
 
-    @tools.tool(scope="admin", title="Order a certificate")
+    @tools.tool(scope="admin", title="Order a certificate", timeout=660)
     async def create_certificate(
         ctx: Context,
         name: CertName,
@@ -82,7 +82,7 @@ def register(tools: Any) -> None:
             await _follow(ctx, mctx, cert.cert_name, events, wait_seconds)
         return await _info(mctx, await certificates.get_certificate(mctx, cert.cert_name) or cert)
 
-    @tools.tool(scope="admin", title="Renew a certificate", idempotent=True)
+    @tools.tool(scope="admin", title="Renew a certificate", idempotent=True, timeout=660)
     async def renew_certificate(
         ctx: Context, name: CertName, wait_seconds: WaitSeconds = 120
     ) -> CertificateInfo:
