@@ -276,3 +276,49 @@ async def test_protocol_revisions(proxyd):
             url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers
         )
         assert listed.status_code == 200 and '"list_proxies"' in listed.text
+
+
+async def test_update_proxy_and_routes(proxyd, backend):
+    url = f"{proxyd.api_url}/mcp"
+    async with mcp_session(url, mcp_token(proxyd, "admin", url)) as client:
+        made = await client.call_tool(
+            "create_proxy",
+            {"hostname": "grafana.mcp.test", "target_url": backend.url, "https": False},
+        )
+        assert made.structured_content["auth_enabled"] is False
+        changed = await client.call_tool(
+            "update_proxy",
+            {"hostname": "grafana.mcp.test", "auth": "redirect", "allowed_orgs": ["acme"]},
+        )
+        assert not changed.is_error, _text(changed)
+        proxy = changed.structured_content
+        assert proxy["auth_enabled"] is True and proxy["auth_mode"] == "redirect"
+        assert proxy["auth_required_groups"] == ["acme"]
+        nothing = await client.call_tool("update_proxy", {"hostname": "grafana.mcp.test"})
+        assert nothing.is_error and _text(nothing).startswith("BAD_USER_INPUT: ")
+
+        route = await client.call_tool(
+            "create_route",
+            {
+                "path_pattern": "/api",
+                "target_type": "url",
+                "target_value": backend.url,
+                "priority": 90,
+                "proxy_hostnames": ["grafana.mcp.test"],
+            },
+        )
+        assert not route.is_error, _text(route)
+        route_id = route.structured_content["route_id"]
+        hit = await client.call_tool(
+            "match_route", {"hostname": "grafana.mcp.test", "path": "/api/x"}
+        )
+        assert hit.structured_content["route"]["route_id"] == route_id
+        miss = await client.call_tool(
+            "match_route", {"hostname": "grafana.mcp.test", "path": "/apix"}
+        )
+        assert miss.structured_content["route"] is None
+        listed = await client.call_tool("list_routes", {})
+        assert route_id in [r["route_id"] for r in listed.structured_content["routes"]]
+        assert not (await client.call_tool("delete_route", {"route_id": route_id})).is_error
+        gone = await client.call_tool("delete_route", {"route_id": route_id})
+        assert gone.is_error and _text(gone).startswith("NOT_FOUND: ")
