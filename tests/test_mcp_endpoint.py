@@ -146,6 +146,11 @@ async def test_tokens_for_other_audiences_are_refused(proxyd):
             )
             assert r.status_code == 401, what
             assert 'error="invalid_token"' in r.headers["www-authenticate"], what
+        # The same listener under another loopback name is the same endpoint.
+        port = proxyd.api_port
+        alias = mcp_token(proxyd, "user", f"http://localhost:{port}/mcp")
+        r = await http.post(url, json=body, headers={**headers, "Authorization": f"Bearer {alias}"})
+        assert r.status_code == 200, r.text
         # A token for this endpoint, but a Host that is not ours, does not match either: the
         # resource URL then is the issuer's.
         good = mcp_token(proxyd, "admin", url)

@@ -10,7 +10,8 @@ made to match by sending its Host. Metadata (RFC 9728) is served at
 `WWW-Authenticate: Bearer resource_metadata="...", scope="user admin"`.
 
 A token is accepted when it is signed by proxyd's issuer, unexpired, not revoked, and one of its
-audiences equals the resource URL exactly (a management-API token for `proxyd-api` alone, or a
+audiences equals the resource URL exactly (on a loopback name, the same URL under another loopback
+name, i.e. the same listener, counts too) (a management-API token for `proxyd-api` alone, or a
 token for a proxied MCP server, is refused). The token's scopes are checked per tool (see
 proxyd.mcp.server): `user` for read-only tools, `admin` for mutating ones. The audience check
 is done here with TokenVerifier(audience=None) plus an exact comparison, because the
@@ -93,6 +94,17 @@ class McpAuth:
         origin = self.origin(scope)
         return origin + MCP_PATH if origin else self.issuer_resource
 
+    def accepted(self, scope: dict) -> set[str]:
+        """The audiences that name this endpoint: the resource URL, and on a loopback name the
+        same scheme and port under the other loopback names (one listener, one endpoint)."""
+        resource = self.resource(scope)
+        parts = urlsplit(resource)
+        if parts.hostname not in LOOPBACK:
+            return {resource}
+        port = f":{parts.port}" if parts.port else ""
+        names = ("localhost", "127.0.0.1", "[::1]")
+        return {f"{parts.scheme}://{name}{port}{MCP_PATH}" for name in names}
+
     def metadata_url(self, scope: dict) -> str:
         origin = self.origin(scope)
         base = origin or self.issuer_resource[: -len(MCP_PATH)]
@@ -144,7 +156,7 @@ class McpAuth:
             return Denied(401, "invalid_token", "the token was revoked")
         aud = identity.claims.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]
-        if self.resource(scope) not in audiences:
+        if not self.accepted(scope) & {a for a in audiences if isinstance(a, str)}:
             return Denied(401, "invalid_token", "the token is not meant for this MCP endpoint")
         if not (identity.has("user") or identity.has("admin")):
             return Denied(403, "insufficient_scope", "the token needs scope user or admin")
