@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--audience",
         action="append",
         metavar="URL",
-        help="resource URL of a protected proxy the token is for (repeatable); "
-        "default: the management API",
+        help="resource URL of a protected proxy or of proxyd's /mcp endpoint the token is for "
+        "(repeatable); default: the management API",
     )
     issue.set_defaults(func=_token_issue)
 
