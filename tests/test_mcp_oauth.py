@@ -6,6 +6,7 @@ search_request_logs. A GitHub user granted only `user` can list but not create."
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -18,7 +19,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientMetadata
 
 from tests.support.fake_github import FakeGitHub
-from tests.support.oauth import start_oauth_proxyd
+from tests.support.graphql import GraphQLClient
+from tests.support.mcp_client import mcp_session, mcp_token
+from tests.support.oauth import register, start_oauth_proxyd
 from tests.test_oauth_mcp import REDIRECT, HeadlessBrowser, Memory
 
 
@@ -95,6 +98,33 @@ async def test_sdk_client_full_oauth_flow_creates_a_proxy_that_serves(
     authorize = next(h for h in browser.hops if "/authorize?" in h and h.startswith(proc.api_url))
     assert parse_qs(urlsplit(authorize).query)["resource"] == [url]
     assert set(storage.tokens.scope.split()) == {"user", "admin"}
+
+    # No secret in a tool result: a confidential client's secret (and its hash) stay hidden.
+    secret = register(proc.api_url, token_endpoint_auth_method="client_secret_basic")
+    admin = mcp_token(proc, "admin", url)
+    async with mcp_session(url, admin) as client:
+        clients = await client.call_tool("list_oauth_clients", {})
+        ids = [c["client_id"] for c in clients.structured_content["clients"]]
+        assert secret["client_id"] in ids and storage.client.client_id in ids
+        dumped = json.dumps(clients.structured_content) + _text(clients)
+        assert secret["client_secret"] not in dumped and "hash" not in dumped
+
+    # Revoking the user's tokens takes effect on /mcp at once.
+    gql = GraphQLClient(proc.api_url, proc.token("admin"))
+    assert (await gql('mutation { revokeUserTokens(user: "alice") }'))["revokeUserTokens"] >= 1
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {
+        "Authorization": f"Bearer {storage.tokens.access_token}",
+        "Accept": "application/json, text/event-stream",
+    }
+    async with httpx.AsyncClient() as web:
+        with trio.fail_after(5):
+            while True:
+                r = await web.post(url, json=body, headers=headers)
+                if r.status_code == 401:
+                    break
+                await trio.sleep(0.05)
+    assert "revoked" in r.headers["www-authenticate"]
 
 
 async def test_oauth_user_without_admin_can_list_not_create(start_proxyd, github, backend):
