@@ -12,7 +12,7 @@ import httpx
 import trio
 
 from tests.support.mcp_client import mcp_session, mcp_token
-from tests.support.processes import free_port
+from tests.support.processes import RedisServer, free_port
 
 
 def _text(result) -> str:
@@ -327,3 +327,22 @@ async def test_update_proxy_and_routes(proxyd, backend):
         assert not (await client.call_tool("delete_route", {"route_id": route_id})).is_error
         gone = await client.call_tool("delete_route", {"route_id": route_id})
         assert gone.is_error and _text(gone).startswith("NOT_FOUND: ")
+
+
+async def test_redis_down_is_a_coded_error_not_a_hang(start_proxyd, tmp_path):
+    own = RedisServer(tmp_path / "own-redis")
+    try:
+        proc = start_proxyd("fragile", redis=own.url)
+        url = f"{proc.api_url}/mcp"
+        async with mcp_session(url, mcp_token(proc, "admin", url)) as client:
+            assert not (await client.call_tool("list_proxies", {})).is_error
+            own.stop()
+            with trio.fail_after(15):
+                down = await client.call_tool("list_proxies", {})
+            assert down.is_error, _text(down)
+            assert _text(down).startswith("INTERNAL_SERVER_ERROR: ")
+            assert "redis://" not in _text(down)
+            health = await client.call_tool("health", {})
+            assert health.structured_content["redis"] == "unreachable"
+    finally:
+        own.stop()
