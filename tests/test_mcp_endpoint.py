@@ -340,7 +340,7 @@ async def test_redis_down_is_a_coded_error_not_a_hang(start_proxyd, tmp_path):
             with trio.fail_after(15):
                 down = await client.call_tool("list_proxies", {})
             assert down.is_error, _text(down)
-            assert _text(down).startswith("INTERNAL_SERVER_ERROR: ")
+            assert _text(down).startswith("SERVICE_UNAVAILABLE: Redis is not answering")
             assert "redis://" not in _text(down)
             health = await client.call_tool("health", {})
             assert health.structured_content["redis"] == "unreachable"

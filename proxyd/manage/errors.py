@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     from proxyd.store.repository import Store
 
 
+REDIS_UNAVAILABLE = (
+    "Redis is not answering, so proxyd cannot read or change its configuration right now "
+    "(proxying goes on); try again shortly."
+)
+
+
 class ManageError(Exception):
     """An operation failed for a reason the caller should see: `message` is one sentence,
     `code` the GraphQL extensions.code (BAD_USER_INPUT, NOT_FOUND, CONFLICT, ...)."""

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import coredis
+import trio
 
 from proxyd import __version__
 from proxyd.manage.errors import ManageContext
 
 
 async def health_report(ctx: ManageContext) -> dict[str, Any]:
+    redis_ok = False
     try:
-        redis_ok = bool(await ctx.store.redis.ping())
+        with trio.move_on_after(0.5):  # a hung Redis is an unreachable one
+            redis_ok = bool(await ctx.store.redis.ping())
     except (OSError, coredis.exceptions.RedisError):
         redis_ok = False
     return {

@@ -26,10 +26,11 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 from proxyd import __version__
 from proxyd.manage import ManageError
+from proxyd.manage.errors import REDIS_UNAVAILABLE
 from proxyd.oauth.tokens import Identity
 
 IDENTITY_KEY = "proxyd.identity"
-TOOL_TIMEOUT = 30  # seconds; certificate tools add the time they follow an order
+TOOL_TIMEOUT = 10  # seconds; certificate tools add the time they follow an order
 log = logging.getLogger("proxyd.mcp")
 
 INSTRUCTIONS = (
@@ -105,9 +106,7 @@ class ToolRegistry:
                     )
                 except (OSError, coredis.exceptions.RedisError) as exc:
                     log.warning("tool %s: Redis failed (%s)", fn.__name__, type(exc).__name__)
-                    return tool_error(
-                        "INTERNAL_SERVER_ERROR", "the configuration store (Redis) failed."
-                    )
+                    return tool_error("SERVICE_UNAVAILABLE", REDIS_UNAVAILABLE)
 
             self.server.add_tool(
                 guarded,
