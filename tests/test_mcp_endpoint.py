@@ -346,3 +346,25 @@ async def test_redis_down_is_a_coded_error_not_a_hang(start_proxyd, tmp_path):
             assert health.structured_content["redis"] == "unreachable"
     finally:
         own.stop()
+
+
+async def test_custom_header_values_are_never_returned(proxyd, gql, backend):
+    await gql(
+        "mutation($i: CreateProxyInput!) { createProxy(input: $i) { hostname } }",
+        {
+            "i": {
+                "hostname": "secret.mcp.test",
+                "targetUrl": backend.url,
+                "enableHttps": False,
+                "customHeaders": {"Authorization": "Bearer upstream-secret-value"},
+            }
+        },
+    )
+    url = f"{proxyd.api_url}/mcp"
+    async with mcp_session(url, mcp_token(proxyd, "user", url)) as client:
+        shown = await client.call_tool("get_proxy", {"hostname": "secret.mcp.test"})
+        assert shown.structured_content["proxy"]["custom_header_names"] == ["Authorization"]
+        listed = await client.call_tool("list_proxies", {})
+        resource = await client.read_resource("proxyd://proxies/secret.mcp.test")
+        for text in (_text(shown), _text(listed), resource.contents[0].text):
+            assert "upstream-secret-value" not in text

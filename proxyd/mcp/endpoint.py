@@ -4,7 +4,8 @@
 streamable-HTTP app and the protected resource metadata for /mcp, and hands everything else to
 the management app. `run` holds the SDK session manager's lifetime (its task group); it runs in
 the API server's nursery. Stateless mode: no session state in memory, so a client whose
-requests land on different worker processes keeps working.
+requests land on different worker processes keeps working. (No tool uses the 2026-07-28
+multi-round-trip "input required" flow, whose request state the SDK seals with per-process keys.)
 """
 
 from __future__ import annotations
