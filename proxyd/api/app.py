@@ -1,5 +1,6 @@
 """The management app (quart-trio): GraphQL over HTTP (POST /graphql), the GraphiQL playground
-(GET /graphql), GraphQL subscriptions over graphql-transport-ws (websocket /graphql), and /health.
+(GET /graphql), GraphQL subscriptions over graphql-transport-ws (websocket /graphql), /health,
+and the MCP endpoint /mcp (proxyd.mcp).
 
 Every GraphQL request needs a bearer token proxyd signed: a missing or invalid one gets HTTP 401
 with a GraphQL error coded UNAUTHENTICATED, before anything is executed.
@@ -25,6 +26,7 @@ from proxyd.api.execution import execute
 from proxyd.api.graphql_ws import serve_graphql_ws
 from proxyd.api.resolvers import health_report
 from proxyd.logs.metrics import METRICS_CONTENT_TYPE, render_metrics
+from proxyd.mcp.endpoint import McpEndpoint
 from proxyd.oauth.blueprint import oauth_blueprint
 from proxyd.oauth.tokens import InvalidToken
 
@@ -147,5 +149,14 @@ def create_api_app(base: ApiContext) -> QuartTrio:
             return await context_for(authorization)
 
         await serve_graphql_ws(websocket, schema, authenticate)
+
+    # MCP capability: /mcp and its protected resource metadata in front of the app; the SDK
+    # session manager runs in the API server's nursery for as long as the server serves.
+    mcp_endpoint = McpEndpoint(base)
+    app.asgi_app = mcp_endpoint.wrap(app.asgi_app)  # type: ignore[method-assign]
+
+    @app.before_serving
+    async def start_mcp() -> None:
+        await app.nursery.start(mcp_endpoint.run)
 
     return app

@@ -1,4 +1,5 @@
 """GraphQL resolvers for proxies, routes, external services, health and the events subscription.
+The operations themselves live in proxyd.manage (shared with the MCP tools).
 
 Every resolver is wrapped by `guarded(scope)`: it needs an authenticated identity with that scope
 (queries `user`, mutations `admin`) and turns store errors into GraphQL errors with a code.
@@ -8,17 +9,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import coredis
 from ariadne import MutationType, ObjectType, QueryType, ScalarType, SubscriptionType
 
-from proxyd import __version__
 from proxyd.api.context import ApiContext
 from proxyd.api.execution import api_error
-from proxyd.edge.routing import RouteTable
+from proxyd.manage import ManageError, proxies, routes, services
+from proxyd.manage.health import health_report
 from proxyd.store.models import ExternalService, Proxy, Route, ValidationError
 from proxyd.store.repository import Conflict, NotFound
 
@@ -42,6 +41,8 @@ def guarded(scope: str):
             context.require(scope)
             try:
                 return await resolver(obj, info, **kwargs)
+            except ManageError as exc:
+                raise api_error(exc.message, exc.code) from None
             except ValidationError as exc:
                 raise api_error(str(exc), "BAD_USER_INPUT") from None
             except NotFound as exc:
@@ -60,31 +61,31 @@ def guarded(scope: str):
 @query.field("proxies")
 @guarded("user")
 async def resolve_proxies(_, info) -> list[Proxy]:
-    return await info.context.store.list_proxies()
+    return await proxies.list_proxies(info.context)
 
 
 @query.field("proxy")
 @guarded("user")
 async def resolve_proxy(_, info, hostname: str) -> Proxy | None:
-    return await info.context.store.get_proxy(hostname.strip().lower())
+    return await proxies.get_proxy(info.context, hostname)
 
 
 @query.field("routes")
 @guarded("user")
 async def resolve_routes(_, info) -> list[Route]:
-    return await info.context.store.list_routes()
+    return await routes.list_routes(info.context)
 
 
 @query.field("route")
 @guarded("user")
 async def resolve_route(_, info, route_id: str) -> Route | None:
-    return await info.context.store.get_route(route_id)
+    return await routes.get_route(info.context, route_id)
 
 
 @query.field("externalServices")
 @guarded("user")
 async def resolve_external_services(_, info) -> list[ExternalService]:
-    return await info.context.store.list_external_services()
+    return await services.list_external_services(info.context)
 
 
 @query.field("health")
@@ -93,93 +94,61 @@ async def resolve_health(_, info) -> dict[str, Any]:
     return await health_report(info.context)
 
 
-async def health_report(context: ApiContext) -> dict[str, Any]:
-    try:
-        redis_ok = bool(await context.store.redis.ping())
-    except (OSError, coredis.exceptions.RedisError):
-        redis_ok = False
-    return {
-        "status": "ok" if redis_ok else "degraded",
-        "version": __version__,
-        "instance": context.settings.instance,
-        "redis": "ok" if redis_ok else "unreachable",
-        "proxies": len(context.manager.proxies),
-        "log_records_dropped": context.request_log.dropped if context.request_log else 0,
-    }
-
-
 @proxy_type.field("routes")
 async def resolve_proxy_routes(proxy: Proxy, info) -> list[Route]:
-    table = RouteTable(await info.context.store.list_routes())
-    return [compiled.route for compiled in table.for_proxy(proxy)]
+    return await routes.routes_for_proxy(info.context, proxy)
 
 
 # -- mutations -------------------------------------------------------------------------------------
 @mutation.field("createProxy")
 @guarded("admin")
 async def resolve_create_proxy(_, info, input: dict) -> Proxy:
-    context: ApiContext = info.context
-    data = {k: v for k, v in input.items() if v is not None}
-    return await context.store.create_proxy(Proxy(**data), actor=context.actor)
+    return await proxies.create_proxy(info.context, input)
 
 
 @mutation.field("updateProxy")
 @guarded("admin")
 async def resolve_update_proxy(_, info, hostname: str, input: dict) -> Proxy:
-    return await info.context.store.update_proxy(hostname.strip().lower(), input)
+    return await proxies.update_proxy(info.context, hostname, input)
 
 
 @mutation.field("deleteProxy")
 @guarded("admin")
 async def resolve_delete_proxy(_, info, hostname: str) -> bool:
-    await info.context.store.delete_proxy(hostname.strip().lower())
-    return True
+    return await proxies.delete_proxy(info.context, hostname)
 
 
 @mutation.field("createRoute")
 @guarded("admin")
 async def resolve_create_route(_, info, input: dict) -> Route:
-    context: ApiContext = info.context
-    data = dict(input)
-    if not data.get("route_id"):
-        data["route_id"] = route_id_for(data.get("path_pattern", ""), data.get("priority", 50))
-    data = {k: v for k, v in data.items() if v is not None}
-    return await context.store.create_route(Route(**data), actor=context.actor)
+    return await routes.create_route(info.context, input)
 
 
 @mutation.field("updateRoute")
 @guarded("admin")
 async def resolve_update_route(_, info, route_id: str, input: dict) -> Route:
-    return await info.context.store.update_route(route_id, input)
+    return await routes.update_route(info.context, route_id, input)
 
 
 @mutation.field("deleteRoute")
 @guarded("admin")
 async def resolve_delete_route(_, info, route_id: str) -> bool:
-    await info.context.store.delete_route(route_id)
-    return True
+    return await routes.delete_route(info.context, route_id)
 
 
 @mutation.field("registerExternalService")
 @guarded("admin")
 async def resolve_register_external_service(_, info, input: dict) -> ExternalService:
-    context: ApiContext = info.context
-    data = {k: v for k, v in input.items() if v is not None}
-    return await context.store.register_external_service(
-        ExternalService(**data), actor=context.actor
-    )
+    return await services.register_external_service(info.context, input)
 
 
 @mutation.field("deleteExternalService")
 @guarded("admin")
 async def resolve_delete_external_service(_, info, name: str) -> bool:
-    await info.context.store.delete_external_service(name)
-    return True
+    return await services.delete_external_service(info.context, name)
 
 
-def route_id_for(path: str, priority: int) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")[:40] or "root"
-    return f"{slug}-{priority}"
+route_id_for = routes.route_id_for
 
 
 # -- subscriptions ---------------------------------------------------------------------------------

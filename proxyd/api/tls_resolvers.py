@@ -15,9 +15,9 @@ from ariadne import MutationType, ObjectType, QueryType, SubscriptionType
 from proxyd.api.context import ApiContext
 from proxyd.api.execution import api_error
 from proxyd.api.resolvers import guarded
+from proxyd.manage import ManageError, certificates
 from proxyd.store.models import Proxy
 from proxyd.tls.certificate import Certificate
-from proxyd.tls.status import FINISHED, STATUS_EVENT, get_status
 
 query = QueryType()
 mutation = MutationType()
@@ -26,24 +26,17 @@ certificate_type = ObjectType("Certificate")
 proxy_type = ObjectType("Proxy")
 
 
-def _certs(info):
-    certs = info.context.certs
-    if certs is None:
-        raise api_error("certificates are not available in this process.", "NOT_FOUND")
-    return certs
-
-
 # -- queries ---------------------------------------------------------------------------------------
 @query.field("certificates")
 @guarded("user")
 async def resolve_certificates(_, info) -> list[Certificate]:
-    return sorted(await _certs(info).list(), key=lambda c: c.cert_name)
+    return await certificates.list_certificates(info.context)
 
 
 @query.field("certificate")
 @guarded("user")
 async def resolve_certificate(_, info, name: str) -> Certificate | None:
-    return await _certs(info).get(name.strip().lower())
+    return await certificates.get_certificate(info.context, name)
 
 
 @certificate_type.field("privateKeyPem")
@@ -54,67 +47,48 @@ async def resolve_private_key(cert: Certificate, info) -> str | None:
 
 @certificate_type.field("orderStatus")
 async def resolve_order_status(cert: Certificate, info) -> dict[str, Any] | None:
-    return await get_status(info.context.store, cert.cert_name)
+    return await certificates.order_status(info.context, cert.cert_name)
 
 
 @certificate_type.field("proxies")
 async def resolve_certificate_proxies(cert: Certificate, info) -> list[str]:
-    apps = info.context.manager.proxies.values()
-    return sorted(app.proxy.hostname for app in apps if app.proxy.cert_name == cert.cert_name)
+    return certificates.proxies_using(info.context, cert)
 
 
 @proxy_type.field("certificate")
 async def resolve_proxy_certificate(proxy: Proxy, info) -> Certificate | None:
-    certs = info.context.certs
-    if certs is None or not proxy.enable_https:
-        return None
-    if proxy.cert_name:
-        cert = await certs.get(proxy.cert_name)
-        if cert is not None:
-            return cert
-    return await certs.find_covering(proxy.hostname)
+    return await certificates.certificate_of_proxy(info.context, proxy)
 
 
 # -- mutations -------------------------------------------------------------------------------------
 @mutation.field("createCertificate")
 @guarded("admin")
 async def resolve_create_certificate(_, info, input: dict) -> Certificate:
-    context: ApiContext = info.context
-    return await _certs(info).create(
-        input["name"],
-        input["domains"],
-        email=input.get("email"),
-        staging=bool(input.get("staging")),
-        directory_url=input.get("directory_url"),
-        key_type=input.get("key_type"),
-        challenge=input.get("challenge"),
-        actor=context.actor,
-    )
+    return await certificates.create_certificate(info.context, input)
 
 
 @mutation.field("renewCertificate")
 @guarded("admin")
 async def resolve_renew_certificate(_, info, name: str) -> Certificate:
-    return await _certs(info).renew(name.strip().lower())
+    return await certificates.renew_certificate(info.context, name)
 
 
 @mutation.field("deleteCertificate")
 @guarded("admin")
 async def resolve_delete_certificate(_, info, name: str, force: bool | None = False) -> bool:
-    await _certs(info).delete(name.strip().lower(), force=bool(force))
-    return True
+    return await certificates.delete_certificate(info.context, name, force=bool(force))
 
 
 @mutation.field("attachCertificate")
 @guarded("admin")
 async def resolve_attach_certificate(_, info, hostname: str, cert_name: str) -> Proxy:
-    return await _certs(info).attach(hostname, cert_name.strip().lower())
+    return await certificates.attach_certificate(info.context, hostname, cert_name)
 
 
 @mutation.field("detachCertificate")
 @guarded("admin")
 async def resolve_detach_certificate(_, info, hostname: str) -> Proxy:
-    return await _certs(info).attach(hostname, None)
+    return await certificates.attach_certificate(info.context, hostname, None)
 
 
 # -- subscription ------------------------------------------------------------------------------------
@@ -122,20 +96,12 @@ async def resolve_detach_certificate(_, info, hostname: str) -> Proxy:
 async def source_certificate_status(_, info, name: str) -> AsyncIterator[dict[str, Any]]:
     context: ApiContext = info.context
     context.require("user")
-    name = name.strip().lower()
     with context.manager.bus.listen() as events:
-        current = await get_status(context.store, name)
-        if current is not None:
-            yield current
-            if current["stage"] in FINISHED:
-                return
-        elif await _certs(info).get(name) is None:
-            raise api_error(f"no certificate named {name}.", "NOT_FOUND")
-        async for event in events:
-            if event.event_type == STATUS_EVENT and event.data.get("cert_name") == name:
-                yield event.data
-                if event.data.get("stage") in FINISHED:
-                    return
+        try:
+            async for status in certificates.follow_status(context, name.strip().lower(), events):
+                yield status
+        except ManageError as exc:
+            raise api_error(exc.message, exc.code) from None
 
 
 @subscription.field("certificateStatus")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from proxyd.cli import certs, logs, oauth, proxies, routes, services
+from proxyd.cli import certs, logs, mcp, oauth, proxies, routes, services
 from proxyd.cli.errors import CliError
 from proxyd.cli.options import api_options
 from proxyd.config import SettingsError, load_settings
@@ -65,13 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--audience",
         action="append",
         metavar="URL",
-        help="resource URL of a protected proxy the token is for (repeatable); "
-        "default: the management API",
+        help="resource URL of a protected proxy or of proxyd's /mcp endpoint the token is for "
+        "(repeatable); default: the management API",
     )
     issue.set_defaults(func=_token_issue)
 
     api = api_options()
-    for group in (proxies, routes, services, logs, certs, oauth):
+    for group in (proxies, routes, services, logs, certs, oauth, mcp):
         group.register(sub, api)
     return parser
 
