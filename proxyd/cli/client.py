@@ -35,7 +35,7 @@ def resolve_token(explicit: str | None = None) -> str:
     """
     token = (explicit or os.environ.get("PROXYD_TOKEN") or "").strip()
     if not token:
-        from proxyd.cli.oauth import stored_token  # the token `proxyd login` stored
+        from proxyd.cli.credentials import stored_token  # the token `proxyd login` stored
 
         token = (stored_token() or "").strip()
     if not token:

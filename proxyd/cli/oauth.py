@@ -8,101 +8,23 @@ is refreshed with the stored refresh token when it is about to expire), `proxyd 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
-from pathlib import Path
-from typing import Any
 
 from proxyd.cli.client import resolve_api_url
+from proxyd.cli.credentials import (
+    REFRESH_MARGIN,
+    claims_of,
+    login_path,
+    login_record,
+    read_login,
+    stored_token,
+    write_login,
+)
 from proxyd.cli.errors import CliError
 from proxyd.cli.options import call
 from proxyd.cli.output import print_fields, print_json, print_table, report
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-REFRESH_MARGIN = 60  # refresh a stored login this many seconds before it expires
-
-
-def login_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "proxyd" / "login.json"
-
-
-def _read_login() -> dict[str, Any] | None:
-    try:
-        data = json.loads(login_path().read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def stored_token() -> str | None:
-    """The access token `proxyd login` stored; refreshed first with the stored refresh token when
-    it expires within a minute (the new tokens are stored again). None when there is none left."""
-    data = _read_login()
-    if data is None:
-        return None
-    if data.get("expires_at", 0) > time.time() + REFRESH_MARGIN:
-        return data.get("access_token")
-    return _refresh(data)
-
-
-def _refresh(data: dict[str, Any]) -> str | None:
-    import httpx
-
-    if not data.get("refresh_token") or not data.get("client_id"):
-        return None
-    endpoint = data.get("token_endpoint") or f"{data.get('api_url', '')}/token"
-    try:
-        response = httpx.post(
-            endpoint,
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": data["refresh_token"],
-                "client_id": data["client_id"],
-            },
-            timeout=10,
-        )
-        answer = response.json()
-    except (httpx.HTTPError, ValueError):
-        return None
-    if response.status_code != 200 or "access_token" not in answer:
-        return None
-    _write_login(_login_record(data, answer))
-    return answer["access_token"]
-
-
-def _claims(token: str) -> dict[str, Any]:
-    """The payload of one of our JWTs, for display only (never trusted for anything)."""
-    import base64
-
-    try:
-        payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return {}
-
-
-def _login_record(base: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    claims = _claims(answer["access_token"])
-    return {
-        **base,
-        "access_token": answer["access_token"],
-        "refresh_token": answer.get("refresh_token") or base.get("refresh_token"),
-        "scope": answer.get("scope"),
-        "user": claims.get("sub", base.get("user")),
-        "expires_at": time.time() + int(answer.get("expires_in", 0)),
-    }
-
-
-def _write_login(data: dict[str, Any]) -> Path:
-    path = login_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-    os.chmod(path, 0o600)
-    return path
 
 
 def _login(args: argparse.Namespace) -> int:
@@ -152,7 +74,7 @@ def _login(args: argparse.Namespace) -> int:
                 "client_id": client["client_id"],
                 "token_endpoint": meta["token_endpoint"],
             }
-            path = _write_login(_login_record(base, answer))
+            path = write_login(login_record(base, answer))
             print(f"signed in with scopes {answer.get('scope')}; token stored in {path}")
             return 0
     except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -161,16 +83,16 @@ def _login(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    data = _read_login()
+    data = read_login()
     if data is None:
         raise CliError("not signed in: run `proxyd login`.", 1)
     if data.get("expires_at", 0) <= time.time() + REFRESH_MARGIN:
         stored_token()  # refresh when it can, so the status shows what the next command uses
-        data = _read_login() or data
+        data = read_login() or data
     expires = float(data.get("expires_at", 0))
     left = int(expires - time.time())
     info = {
-        "user": data.get("user") or _claims(str(data.get("access_token", ""))).get("sub"),
+        "user": data.get("user") or claims_of(str(data.get("access_token", ""))).get("sub"),
         "api_url": data.get("api_url"),
         "client_id": data.get("client_id"),
         "scopes": data.get("scope") or "",

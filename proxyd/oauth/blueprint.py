@@ -5,7 +5,8 @@ internal://api, such as auth.example.com)."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from quart import Blueprint
 
@@ -15,17 +16,24 @@ from proxyd.oauth.http import oauth_error
 from proxyd.oauth.scopes import nobody_manages
 from proxyd.oauth.server import AuthServer, OAuthFailure
 from proxyd.oauth.store import OAuthStore
-
-if TYPE_CHECKING:
-    from proxyd.api.context import ApiContext
+from proxyd.oauth.tokens import TokenVerifier
 
 
-def auth_server(context: ApiContext) -> AuthServer:
+class Parts(Protocol):
+    """What the authorization server is built from (the API's context has these)."""
+
+    settings: Any
+    store: Any  # proxyd.store.repository.Store: its Redis client and event writer
+    verifier: TokenVerifier
+    manager: Any  # has .proxies: hostname -> server object with .proxy
+
+
+def auth_server(context: Parts) -> AuthServer:
     settings = context.settings
-    manager = context.manager
+    proxies: Callable[[], dict] = lambda: context.manager.proxies
 
     def proxy_of(hostname: str) -> Any:
-        app = manager.proxies.get(hostname)
+        app = proxies().get(hostname)
         return app.proxy if app is not None else None
 
     return AuthServer(
@@ -46,7 +54,7 @@ GRANT_HINT = (
 )
 
 
-def oauth_blueprint(context: ApiContext) -> Blueprint:
+def oauth_blueprint(context: Parts) -> Blueprint:
     server = auth_server(context)
     if nobody_manages(context.settings):
         log.warning(GRANT_HINT)
