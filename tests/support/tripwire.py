@@ -181,7 +181,10 @@ class Tripwire:
             except TimeoutError:
                 continue
             except OSError:
-                return
+                if self._stop.is_set():
+                    return
+                time.sleep(0.01)  # e.g. a connection reset before it was accepted
+                continue
             with self._cond:
                 self.connections += 1
                 number = self.connections
