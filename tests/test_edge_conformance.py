@@ -292,9 +292,19 @@ def lenient_edge(edge: Edge, redis_server: RedisServer, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def fresh_tripwire(tripwire: Tripwire):
+def fresh_tripwire(tripwire: Tripwire, request: pytest.FixtureRequest):
+    """A clean record for each test; afterwards, the proxyd processes it used still run (a
+    request that kills or stops the edge is an error, even in an xfail test)."""
     tripwire.reset()
     yield
+    for name in ("edge", "lenient_edge"):
+        if name in request.fixturenames:
+            proc = request.getfixturevalue(name).proc
+            log = proc.log()
+            assert proc.process.poll() is None and "received SIGTERM" not in log, (
+                f"proxyd stopped (exit {proc.process.poll()}); was it signalled from outside "
+                f"this test?\n{log[-2000:]}"
+            )
 
 
 def assert_nothing_reached(tripwire: Tripwire, settle: float = 0.15) -> None:
