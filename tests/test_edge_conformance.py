@@ -15,17 +15,24 @@ second; today's edge ignores them.
 
 from __future__ import annotations
 
-import re
 import signal
-import socket
 import threading
 import time
-from typing import NamedTuple, Self
+from typing import NamedTuple
 
-import httpx
 import pytest
 
+from tests.support.edge import (
+    CREATE,
+    Edge,
+    Starting,
+    assert_nothing_reached,
+    assert_refused,
+    graphql,
+    wait_serving,
+)
 from tests.support.processes import ProxydProcess, RedisServer
+from tests.support.rawhttp import chunked, request
 from tests.support.tripwire import Tripwire
 
 EDGE_REBUILD = pytest.mark.xfail(strict=True, reason="edge rebuild: issue 9")
@@ -50,230 +57,12 @@ FORGED = "203.0.113.66"  # the value of every forged header: it must never reach
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: open.test\r\nX-Auth-User: admin\r\n\r\n"
 
 
-# -- a raw HTTP/1.1 client ---------------------------------------------------------------------------
-class Response:
-    def __init__(self, version: bytes, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        self.version = version
-        self.status = status
-        self.headers = headers
-        self.body = b""
-
-    def header(self, name: str) -> list[bytes]:
-        wanted = name.lower().encode()
-        return [v for n, v in self.headers if n.lower() == wanted]
-
-    def __repr__(self) -> str:
-        return f"<{self.status} {self.headers} {self.body[:200]!r}>"
-
-
-class Raw:
-    """One client connection: send exact bytes, read whole responses, see whether the server
-    closed. Every read is bounded by `timeout` seconds (socket.timeout -> the test fails)."""
-
-    def __init__(self, port: int, timeout: float = 2.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.timeout = timeout
-        self.buffer = bytearray()
-        self.eof = False
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def _fill(self, deadline: float) -> bool:
-        """Read more into the buffer; False on EOF or reset. Raises TimeoutError at deadline."""
-        if self.eof:
-            return False
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("no complete response in time")
-        self.sock.settimeout(left)
-        try:
-            data = self.sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
-            data = b""
-        except TimeoutError:
-            raise TimeoutError("no complete response in time") from None
-        if not data:
-            self.eof = True
-            return False
-        self.buffer += data
-        return True
-
-    def response(self, method: str = "GET", timeout: float | None = None) -> Response | None:
-        """The next response (1xx included), or None if the server closed before any byte."""
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
-            if not self._fill(deadline):
-                if not self.buffer:
-                    return None
-                raise AssertionError(f"connection closed mid-head: {bytes(self.buffer)!r}")
-        head = bytes(self.buffer[:end]).split(b"\r\n")
-        del self.buffer[: end + 4]
-        match = re.fullmatch(rb"(HTTP/\d\.\d) (\d{3})(?: .*)?", head[0])
-        assert match, f"not a status line: {head[0]!r}"
-        headers = []
-        for line in head[1:]:
-            name, sep, value = line.partition(b":")
-            assert sep and name and name.strip() == name, f"malformed header line {line!r}"
-            headers.append((name, value.strip(b" \t")))
-        response = Response(match[1], int(match[2]), headers)
-        status = response.status
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            return response
-        if any(b"chunked" in v.lower() for v in response.header("transfer-encoding")):
-            response.body = self._chunked(deadline)
-        elif lengths := response.header("content-length"):
-            assert len(lengths) == 1, f"several Content-Length headers: {lengths}"
-            size = int(lengths[0])
-            while len(self.buffer) < size:
-                if not self._fill(deadline):
-                    raise AssertionError("connection closed mid-body")
-            response.body = bytes(self.buffer[:size])
-            del self.buffer[:size]
-        else:
-            while self._fill(deadline):
-                pass
-            response.body = bytes(self.buffer)
-            self.buffer.clear()
-        return response
-
-    def _line(self, deadline: float) -> bytes:
-        while (end := self.buffer.find(b"\r\n")) < 0:
-            if not self._fill(deadline):
-                raise AssertionError("connection closed mid-chunk")
-        line = bytes(self.buffer[:end])
-        del self.buffer[: end + 2]
-        return line
-
-    def _chunked(self, deadline: float) -> bytes:
-        body = b""
-        while size := int(self._line(deadline).split(b";")[0], 16):
-            while len(self.buffer) < size + 2:
-                if not self._fill(deadline):
-                    raise AssertionError("connection closed mid-chunk")
-            body += bytes(self.buffer[:size])
-            del self.buffer[: size + 2]
-        while self._line(deadline):  # trailers
-            pass
-        return body
-
-    def closed(self, within: float = 2.0) -> bool:
-        """Whether the server closes the connection within `within` seconds (reading and
-        keeping whatever else arrives first)."""
-        deadline = time.monotonic() + within
-        try:
-            while self._fill(deadline):
-                pass
-        except TimeoutError:
-            return False
-        return True
-
-
-def request(
-    host: str = OPEN,
-    path: str = "/",
-    method: str = "GET",
-    headers: list[str] = (),
-    body: bytes = b"",
-    version: str = "1.1",
-) -> bytes:
-    lines = [f"{method} {path} HTTP/{version}", f"Host: {host}", *headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-def chunked(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data)
-
-
 # -- fixtures: one proxyd (and one tripwire) for the whole module --------------------------------------
-class Edge:
-    def __init__(
-        self, proc: ProxydProcess, tripwire: Tripwire, token: str, others: dict | None = None
-    ) -> None:
-        self.proc = proc
-        self.tripwire = tripwire
-        self.token = token  # a valid bearer token for part.test and locked.test
-        self.others = others or {}  # name -> Starting: more proxyd processes on the same Redis
-
-    @property
-    def port(self) -> int:
-        return self.proc.http_port
-
-    def raw(self, timeout: float = 2.0) -> Raw:
-        return Raw(self.port, timeout)
-
-    def exchange(self, data: bytes, method: str = "GET") -> Response | None:
-        """Send data on a new connection and read the first response."""
-        with self.raw() as conn:
-            conn.send(data)
-            return conn.response(method)
-
-    def log_from(self, offset: int) -> str:
-        return self.proc.log()[offset:]
-
-
-def _graphql(proc: ProxydProcess, token: str, query: str, variables: dict) -> dict:
-    response = httpx.post(
-        f"{proc.api_url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]
-
-
-def _wait_serving(port: int, host: str) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        response = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": host}, timeout=5)
-        if response.status_code != 404:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{host} is not served")
-
-
-CREATE = "mutation($i: CreateProxyInput!) { createProxy(input: $i) { hostname } }"
-
-
 @pytest.fixture(scope="module")
 def tripwire():
     wire = Tripwire().start()
     yield wire
     wire.stop()
-
-
-class Starting:
-    """A proxyd started in a background thread, so that its start-up overlaps the first tests."""
-
-    def __init__(self, proc: ProxydProcess) -> None:
-        self.proc = proc
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.proc.start()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test that waits for it
-            self.error = exc
-
-    def wait(self) -> ProxydProcess:
-        self.thread.join(60)
-        if self.error is not None:
-            raise self.error
-        assert not self.thread.is_alive(), "proxyd did not start within 60 s"
-        return self.proc
 
 
 @pytest.fixture(scope="module")
@@ -288,13 +77,13 @@ def edge(redis_server: RedisServer, tmp_path_factory, tripwire: Tripwire):
         proc.start()
         admin = proc.token("admin")
         common = {"targetUrl": tripwire.url, "enableHttps": False}
-        _graphql(proc, admin, CREATE, {"i": {"hostname": OPEN, **common}})
+        graphql(proc, admin, CREATE, {"i": {"hostname": OPEN, **common}})
         auth = {**common, "authEnabled": True}
-        _graphql(proc, admin, CREATE, {"i": {"hostname": LOCKED, **auth}})
+        graphql(proc, admin, CREATE, {"i": {"hostname": LOCKED, **auth}})
         excluded = {**auth, "authExcludedPaths": ["/public/"]}
-        _graphql(proc, admin, CREATE, {"i": {"hostname": PART, **excluded}})
+        graphql(proc, admin, CREATE, {"i": {"hostname": PART, **excluded}})
         for host in (OPEN, LOCKED, PART):
-            _wait_serving(proc.http_port, host)
+            wait_serving(proc.http_port, host)
         lenient = {
             **EDGE_ENV,
             "EDGE_ALLOW_UNDERSCORES_IN_HEADERS": "true",
@@ -323,7 +112,7 @@ def edge(redis_server: RedisServer, tmp_path_factory, tripwire: Tripwire):
 
 def _other(edge: Edge, name: str) -> Edge:
     proc = edge.others[name].wait()
-    _wait_serving(proc.http_port, OPEN)
+    wait_serving(proc.http_port, OPEN)
     return Edge(proc, edge.tripwire, edge.token)
 
 
@@ -354,49 +143,6 @@ def fresh_tripwire(tripwire: Tripwire, request: pytest.FixtureRequest):
                 f"proxyd stopped (exit {proc.process.poll()}); was it signalled from outside "
                 f"this test?\n{log[-2000:]}"
             )
-
-
-def assert_nothing_reached(tripwire: Tripwire, settle: float = 0.15) -> None:
-    """No request (not even a partial one) reached the backend."""
-    tripwire.wait_for(lambda requests: bool(requests), settle)
-    assert not tripwire.snapshot() and not tripwire.errors, (
-        "reached the backend:\n" + tripwire.describe()
-    )
-
-
-def assert_no_smuggled(tripwire: Tripwire, settle: float = 0.15) -> None:
-    tripwire.wait_for(lambda rs: any(r.path == b"/smuggled" for r in rs), settle)
-    smuggled = [r for r in tripwire.snapshot() if r.path == b"/smuggled"]
-    assert not smuggled, "a smuggled request reached the backend:\n" + tripwire.describe()
-
-
-def assert_only_cut_off(tripwire: Tripwire) -> None:
-    """Whatever reached the backend is a request head whose body was cut off (a streaming edge
-    may forward the head before it meets a bad chunk): never a complete request."""
-    tripwire.wait_for(lambda rs: all(r.cancelled or r.complete for r in rs), 2)
-    requests = tripwire.snapshot()
-    assert not tripwire.errors, tripwire.describe()
-    assert all(not r.complete and r.cancelled for r in requests), tripwire.describe()
-
-
-def assert_refused(
-    edge: Edge, data: bytes, statuses: tuple[int, ...] = (400,), *, mid_body: bool = False
-) -> Response:
-    """data gets one of statuses, the connection closes, and nothing reaches the backend (with
-    mid_body, at most a request head that is then cut off)."""
-    with edge.raw() as conn:
-        conn.send(data)
-        response = conn.response()
-        edge.tripwire.wait_for(lambda requests: bool(requests), 0.15)  # one settle for both
-        assert_no_smuggled(edge.tripwire, settle=0)
-        if mid_body:
-            assert_only_cut_off(edge.tripwire)
-        else:
-            assert_nothing_reached(edge.tripwire, settle=0)
-        assert response is not None, "the connection closed without an answer"
-        assert response.status in statuses, response
-        assert conn.closed(), "the connection stayed open after the refusal"
-    return response
 
 
 # == A.1: CL + TE smuggling ===========================================================================
