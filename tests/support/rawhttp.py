@@ -17,6 +17,7 @@ class Response:
         self.status = status
         self.headers = headers
         self.body = b""
+        self.trailers: list[bytes] = []  # trailer lines of a chunked body, as sent
 
     def header(self, name: str) -> list[bytes]:
         wanted = name.lower().encode()
@@ -90,7 +91,7 @@ class Raw:
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             return response
         if any(b"chunked" in v.lower() for v in response.header("transfer-encoding")):
-            response.body = self._chunked(deadline)
+            response.body = self._chunked(response, deadline)
         elif lengths := response.header("content-length"):
             assert len(lengths) == 1, f"several Content-Length headers: {lengths}"
             size = int(lengths[0])
@@ -114,7 +115,7 @@ class Raw:
         del self.buffer[: end + 2]
         return line
 
-    def _chunked(self, deadline: float) -> bytes:
+    def _chunked(self, response: Response, deadline: float) -> bytes:
         body = b""
         while size := int(self._line(deadline).split(b";")[0], 16):
             while len(self.buffer) < size + 2:
@@ -122,8 +123,8 @@ class Raw:
                     raise AssertionError("connection closed mid-chunk")
             body += bytes(self.buffer[:size])
             del self.buffer[: size + 2]
-        while self._line(deadline):  # trailers
-            pass
+        while line := self._line(deadline):
+            response.trailers.append(line)
         return body
 
     def closed(self, within: float = 2.0) -> bool:
