@@ -628,3 +628,16 @@ def test_chunked_response_is_relayed_and_trailers_dropped(edge: Edge) -> None:
         conn.send(request(OPEN, "/after"))
         assert conn.response().body == b"tripwire saw GET /after\n"
     assert not response.trailers and b"secret" not in repr(response.headers).encode(), response
+
+
+# == B.7: upgrades ===================================================================================
+def test_websocket_upgrade_is_checked_for_auth_before_the_backend(edge: Edge) -> None:
+    upgrade = [
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ]
+    response = edge.exchange(request(LOCKED, "/ws", headers=upgrade))
+    assert_nothing_reached(edge.tripwire)
+    assert response is not None and response.status in (401, 403), response

@@ -17,7 +17,8 @@ and `X-Tripwire-Seq` (the request's number):
 - `/chunked`: a chunked body with a trailer (`X-Tripwire-Trailer: secret`);
 - HEAD: the head of the 200 answer (with its Content-Length), no body.
 A request with `Expect: 100-continue` gets `100 Continue` as soon as its head is parsed, as a real
-server reading the body would send it.
+server reading the body would send it. CONNECT and Upgrade requests are recorded, then noted in
+`errors` and the connection is closed (nothing is tunnelled here).
 """
 
 from __future__ import annotations
