@@ -10,11 +10,15 @@ parse errors with the bytes that caused them: a request proxyd frames wrongly sh
 Answers (200 unless the path says otherwise), all with Content-Length, `Server: tripwire/1`, a Date
 and `X-Tripwire-Seq` (the request's number):
 - `/status/NNN`: that status (no body for 1xx, 204 and 304);
-- `/slow`: waits up to SLOW seconds first, watching the connection: if proxyd closes it (the
+- `/slow` (`?ms=N` sets the wait, else SLOW seconds): waits first, watching the connection: if
+  proxyd closes it (the
   client went away and the upstream request was cancelled) the request is marked `cancelled`,
   as is a request whose connection closed before its message was complete;
 - `/chunked`: a chunked body with a trailer (`X-Tripwire-Trailer: secret`);
 - HEAD: the head of the 200 answer (with its Content-Length), no body.
+A request with `Expect: 100-continue` gets `100 Continue` as soon as its head is parsed, as a real
+server reading the body would send it. CONNECT and Upgrade requests are recorded, then noted in
+`errors` and the connection is closed (nothing is tunnelled here).
 """
 
 from __future__ import annotations
@@ -61,8 +65,9 @@ class Recorded:
 class _Parsing:
     """httptools callbacks for one connection: builds Recorded objects as bytes arrive."""
 
-    def __init__(self, tripwire: Tripwire, connection: int) -> None:
+    def __init__(self, tripwire: Tripwire, connection: int, sock: socket.socket) -> None:
         self.tripwire = tripwire
+        self.sock = sock
         self.connection = connection
         self.current: Recorded | None = None
         self.done: list[Recorded] = []
@@ -86,6 +91,9 @@ class _Parsing:
         self.current.method = self.parser.get_method().decode("latin-1")
         self.current.version = self.parser.get_http_version()
         self.tripwire._add(self.current)  # visible as soon as the head is in (complete=False)
+        if [v.lower() for v in self.current.header("expect")] == [b"100-continue"]:
+            with contextlib.suppress(OSError):
+                self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         assert self.current is not None
@@ -181,7 +189,10 @@ class Tripwire:
             except TimeoutError:
                 continue
             except OSError:
-                return
+                if self._stop.is_set():
+                    return
+                time.sleep(0.01)  # e.g. a connection reset before it was accepted
+                continue
             with self._cond:
                 self.connections += 1
                 number = self.connections
@@ -193,7 +204,7 @@ class Tripwire:
             self._threads.append(thread)
 
     def _serve(self, conn: socket.socket, number: int) -> None:
-        parsing = _Parsing(self, number)
+        parsing = _Parsing(self, number, conn)
         conn.settimeout(0.5)
         try:
             while not self._stop.is_set():
@@ -247,7 +258,9 @@ class Tripwire:
         if path.startswith("/status/"):
             status = int(path.split("/")[2])
         elif path == "/slow":
-            if not self._wait_watching(conn, SLOW):
+            query = request.target.partition(b"?")[2]
+            wait = int(query[3:]) / 1000 if query.startswith(b"ms=") else SLOW
+            if not self._wait_watching(conn, wait):
                 with self._cond:
                     request.cancelled = True
                     self._cond.notify_all()
