@@ -129,7 +129,7 @@ def draining_edge(edge: Edge) -> Edge:
 @pytest.fixture(autouse=True)
 def fresh_tripwire(tripwire: Tripwire, request: pytest.FixtureRequest):
     """A clean record for each test; afterwards, the proxyd processes it used still run (a
-    request that kills or stops the edge is an error, even in an xfail test)."""
+    request that kills or stops the edge is an error, whatever the test asserted)."""
     tripwire.reset()
     yield
     for name in ("edge", "lenient_edge"):
