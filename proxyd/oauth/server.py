@@ -73,12 +73,26 @@ class AuthServer:
         api_port = self.settings.api_port
         if host in ("127.0.0.1", "localhost", "::1") and parts.port == api_port:
             return Target(value, self.proxy_of("localhost"), (value, MANAGEMENT_AUDIENCE))
+        if self._is_issuer_origin(parts):
+            # The management app on the issuer's own host (/mcp, /graphql): management policy.
+            return Target(value, self.proxy_of("localhost"), (value, MANAGEMENT_AUDIENCE))
         proxy = self.proxy_of(host)
         if proxy is None or not (proxy.auth_enabled or proxy.hostname == "localhost"):
             raise OAuthFailure("invalid_target", f"resource {value!r} is not protected by proxyd.")
         if proxy.hostname == "localhost":
             return Target(value, proxy, (value, MANAGEMENT_AUDIENCE))
         return Target(value, proxy, (value,))
+
+    def _is_issuer_origin(self, parts) -> bool:
+        issuer = urlsplit(self.settings.issuer)
+        default = {"http": 80, "https": 443}
+        return (
+            parts.scheme == issuer.scheme
+            and (parts.hostname or "").lower() == (issuer.hostname or "").lower()
+            and (parts.port or default[parts.scheme])
+            == (issuer.port or default.get(issuer.scheme, 0))
+            and _serves_management(self.proxy_of((issuer.hostname or "").lower()))
+        )
 
     def targets(self, values: list[str]) -> list[Target]:
         if len(values) > MAX_RESOURCES:
@@ -189,3 +203,8 @@ class AuthServer:
 
     async def revoke_family(self, family: str) -> None:
         await self.revoke(await self.store.revoke_family(family))
+
+
+def _serves_management(proxy: Proxy | None) -> bool:
+    """The proxy's target is the management app itself (not a backend of its own)."""
+    return proxy is not None and proxy.target_url.startswith("internal://")
