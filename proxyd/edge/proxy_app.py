@@ -20,7 +20,13 @@ from typing import Any, Protocol
 import trio
 
 from proxyd.edge.forward import forward_http, send_error
-from proxyd.edge.headers import client_ip, is_trusted, request_host, upstream_request_headers
+from proxyd.edge.headers import (
+    client_ip,
+    header_value,
+    is_trusted,
+    request_host,
+    upstream_request_headers,
+)
 from proxyd.edge.routing import RouteTable
 from proxyd.edge.tunnel import forward_upgrade, upgrade_allowed
 from proxyd.edge.upstream import new_pool, parse_target
@@ -175,6 +181,10 @@ class ProxyApp:
         client = client_ip(peer, headers, trusted)
         scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
         host = request_host(headers) or proxy.hostname
+        # Host as the client sent it (with its port) for the backend and X-Forwarded-Host: the
+        # h1 server and the h2 checks have validated it.
+        sent_host = header_value(headers, b"host")
+        authority = sent_host.decode("latin-1") if sent_host else host
         internal = manager.is_internal(target)
         if internal and not self._management_allowed(peer, host, path):
             await _refuse(
@@ -192,7 +202,7 @@ class ProxyApp:
             peer=peer,
             client=client,
             scheme=scheme,
-            host=host,
+            host=authority,
             trusted=trusted,
             auth_prefix=proxy.auth_header_prefix.lower().encode("latin-1"),
             preserve_host=proxy.preserve_host_header or internal,
