@@ -65,3 +65,16 @@ async def backend(nursery):
     server = await start_backend(nursery)
     yield server
     server.shutdown.set()
+
+
+@pytest.fixture(scope="session")
+def docker_daemon(tmp_path_factory):
+    """A private dockerd (own data root, exec root and socket) with the busybox test image."""
+    from tests.support.docker import DockerDaemon
+
+    daemon = DockerDaemon(tmp_path_factory.mktemp("docker"))
+    try:
+        daemon.build_test_image()
+        yield daemon
+    finally:
+        daemon.stop()
