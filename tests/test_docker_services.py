@@ -9,9 +9,11 @@ import json
 import httpx
 import pytest
 import trio
+from trio_websocket import open_websocket_url
 
 from tests.support.docker import INDEX_HTML, TEST_IMAGE
-from tests.support.graphql import GraphQLClient
+from tests.support.docker import create_service_query as create_query
+from tests.support.graphql import CREATE_PROXY, GraphQLClient
 
 CREATE = """
 mutation($input: CreateServiceInput!) {
@@ -95,3 +97,124 @@ async def test_service_lifecycle_through_its_auto_proxy(docker_proxyd, dgql, doc
     assert await dgql('query { proxy(hostname: "web.localhost") { hostname } }') == {"proxy": None}
     assert docker_daemon.cli("ps", "-aq", "--filter", "name=proxyd-web").strip() == ""
     assert (await dgql("query { ports { port } }"))["ports"] == []
+
+
+async def _ws_subscribe(ws, token: str, query: str, variables: dict) -> None:
+    await ws.send_message(
+        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    )
+    assert json.loads(await ws.get_message())["type"] == "connection_ack"
+    await ws.send_message(
+        json.dumps(
+            {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        )
+    )
+
+
+async def test_logs_follow_live_and_stats(docker_proxyd, dgql):
+    talker = 'i=0; while true; do echo "line $i"; i=$((i+1)); /bin/busybox sleep 0.2; done'
+    await dgql(
+        create_query("talker"),
+        {
+            "input": {
+                "name": "talker",
+                "image": TEST_IMAGE,
+                "command": ["/bin/sh", "-c", talker],
+                "memoryLimit": "32m",
+            }
+        },
+    )
+    url = f"ws://127.0.0.1:{docker_proxyd.api_port}/graphql"
+    follow = "subscription($name: String!) { serviceLogs(name: $name, tail: 1) }"
+    async with open_websocket_url(url, subprotocols=["graphql-transport-ws"]) as ws:
+        await _ws_subscribe(ws, dgql.token, follow, {"name": "talker"})
+        seen = []
+        with trio.fail_after(10):
+            while len(seen) < 5:
+                message = json.loads(await ws.get_message())
+                assert message["type"] == "next", message
+                seen.append(message["payload"]["data"]["serviceLogs"])
+    numbers = [int(line.split()[1]) for line in seen]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 5  # new lines, live, in order
+
+    data = await dgql(
+        'query { serviceStats(name: "talker") { cpuPercent memoryUsage memoryLimit '
+        "networkRx blockRead pids } }"
+    )
+    stats = data["serviceStats"]
+    assert stats["memoryLimit"] == 32 * 1024 * 1024
+    assert 0 < stats["memoryUsage"] < stats["memoryLimit"]
+    assert stats["cpuPercent"] >= 0 and stats["pids"] >= 1
+    await dgql('mutation { deleteService(name: "talker") }')
+
+
+async def test_missing_image_is_named_and_nothing_is_left(dgql):
+    errors = await dgql.errors(
+        create_query("ghost"), {"input": {"name": "ghost", "image": "nosuch/image:9"}}
+    )
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "nosuch/image:9" in errors[0]["message"]
+    assert (await dgql('query { service(name: "ghost") { name } }'))["service"] is None
+
+
+async def test_mutations_need_admin(docker_proxyd, dgql):
+    user = docker_proxyd.token("user")
+    errors = await dgql.errors(
+        create_query("nope"), {"input": {"name": "nope", "image": TEST_IMAGE}}, token=user
+    )
+    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+    data = await dgql('query { services(type: "internal") { name type status } }', token=user)
+    assert data["services"] == [{"name": "api", "type": "internal", "status": "running"}]
+
+
+async def test_docker_unreachable_is_a_coded_error_and_proxying_goes_on(
+    start_proxyd, tmp_path, backend
+):
+    missing = tmp_path / "no-docker.sock"
+    proxyd = start_proxyd("nodocker", DOCKER_HOST=f"unix://{missing}")
+    gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"), proxyd.http_url)
+    errors = await gql.errors(create_query("web"), {"input": {"name": "web", "image": TEST_IMAGE}})
+    assert errors[0]["extensions"]["code"] == "DOCKER_UNAVAILABLE"
+    assert errors[0]["message"].startswith(f"Docker is not reachable at unix://{missing}")
+    # Everything else works: a proxy to a plain backend serves.
+    await gql(CREATE_PROXY, {"input": {"hostname": "plain.test", "targetUrl": backend.url}})
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(f"{proxyd.http_url}/", headers={"Host": "plain.test"})
+    assert response.status_code == 200
+    assert proxyd.process.poll() is None
+
+
+async def test_reconcile_shows_a_removed_container_as_missing_and_cleanup_removes_orphans(
+    start_proxyd, docker_daemon
+):
+    proxyd = start_proxyd("r1", DOCKER_HOST=docker_daemon.host, DOCKER_STOP_TIMEOUT="1")
+    gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"))
+    await gql(create_query("keep"), {"input": {"name": "keep", "image": TEST_IMAGE}})
+    proxyd.stop()
+    docker_daemon.cli("rm", "-f", "proxyd-keep")
+    docker_daemon.cli(
+        "run",
+        "-d",
+        "--name",
+        "stray",
+        "--label",
+        "proxyd.managed=true",
+        "--label",
+        "proxyd.service=stray",
+        TEST_IMAGE,
+    )
+    proxyd.start()
+    gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"))
+
+    async def status():
+        data = await gql('query { service(name: "keep") { status } }')
+        return data["service"]["status"] if data["service"]["status"] != "unknown" else None
+
+    assert await wait_for(status) == "missing"
+    assert "missing" in proxyd.log() and "stray" in proxyd.log()
+    assert docker_daemon.cli("ps", "-aq", "--filter", "name=proxyd-keep").strip() == ""
+
+    data = await gql("mutation { cleanupServices }")
+    assert data["cleanupServices"] == ["stray"]
+    assert docker_daemon.cli("ps", "-aq", "--filter", "name=stray").strip() == ""
+    await gql('mutation { deleteService(name: "keep") }')

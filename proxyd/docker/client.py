@@ -93,6 +93,8 @@ class DockerClient:
             raise self.unreachable(f"no answer within {timeout:.0f}s") from None
         except aiodocker.DockerError as exc:
             message = exc.message if isinstance(exc.message, str) else json.dumps(exc.message)
+            if exc.status == 900:  # aiodocker's code for "cannot connect"
+                raise self.unreachable(_connect_reason(message)) from None
             raise DockerFailure(message.strip(), exc.status) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise self.unreachable(f"{type(exc).__name__}: {exc}") from None
@@ -253,6 +255,13 @@ class DockerClient:
                 push(line)
 
         return self._stream(produce, 1000)
+
+
+def _connect_reason(message: str) -> str:
+    """The innermost reason of aiodocker's connection error ("No such file or directory")."""
+    if "[" in message:
+        return message.rsplit("[", 1)[1].strip("[] ") or message
+    return message
 
 
 class _Overflow(Exception):

@@ -141,3 +141,12 @@ class DockerDaemon:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def create_service_query(name: str, fields: str = "name status") -> str:
+    return (
+        "mutation($input: CreateServiceInput!) { createService(input: $input) { " + fields + " } }"
+    )
+
+
+HTTPD_VERBOSE = "/bin/busybox httpd -f -v -p 8080 -h /www"
