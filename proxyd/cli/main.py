@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from proxyd.cli import certs, logs, oauth, proxies, routes, services
+from proxyd.cli import certs, logs, oauth, ports, proxies, routes, services
 from proxyd.cli.errors import CliError
 from proxyd.cli.options import api_options
 from proxyd.config import SettingsError, load_settings
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     issue.set_defaults(func=_token_issue)
 
     api = api_options()
-    for group in (proxies, routes, services, logs, certs, oauth):
+    for group in (proxies, routes, services, ports, logs, certs, oauth):
         group.register(sub, api)
     return parser
 
