@@ -92,6 +92,32 @@ async def test_service_lifecycle_through_its_auto_proxy(docker_proxyd, dgql, doc
     response = await get_page(docker_proxyd, "web.localhost")
     assert response.status_code == 200
 
+    # A `service` route target resolves the Docker service too.
+    await dgql(
+        'mutation { createRoute(input: {routeId: "to-web", pathPattern: "/index.html", '
+        'targetType: "service", targetValue: "web", priority: 90}) { routeId } }'
+    )
+    await dgql(
+        CREATE_PROXY, {"input": {"hostname": "front.test", "targetUrl": "http://127.0.0.1:9"}}
+    )
+    async with httpx.AsyncClient(timeout=10) as client:
+        routed = await client.get(
+            f"{docker_proxyd.http_url}/index.html", headers={"Host": "front.test"}
+        )
+    assert routed.status_code == 200 and routed.text == INDEX_HTML
+    await dgql('mutation { deleteRoute(routeId: "to-web") }')
+
+    # Status follows Docker's events: a stop behind proxyd's back shows, with the exit code.
+    docker_daemon.cli("stop", "-t", "1", "proxyd-web")
+
+    async def exited():
+        data = await dgql('query { service(name: "web") { status exitCode } }')
+        return data["service"] if data["service"]["status"] == "exited" else None
+
+    assert (await wait_for(exited))["exitCode"] == 137
+    assert (await get_page(docker_proxyd, "web.localhost")).status_code == 503
+    await dgql('mutation { restartService(name: "web") { status } }')
+
     data = await dgql('mutation { deleteService(name: "web", deleteProxy: true) }')
     assert data["deleteService"] is True
     assert await dgql('query { proxy(hostname: "web.localhost") { hostname } }') == {"proxy": None}
@@ -218,3 +244,36 @@ async def test_reconcile_shows_a_removed_container_as_missing_and_cleanup_remove
     assert data["cleanupServices"] == ["stray"]
     assert docker_daemon.cli("ps", "-aq", "--filter", "name=stray").strip() == ""
     await gql('mutation { deleteService(name: "keep") }')
+
+
+async def test_hostile_service_input_is_refused_before_docker_is_asked(start_proxyd, tmp_path):
+    proxyd = start_proxyd("strict", DOCKER_HOST=f"unix://{tmp_path}/none.sock")
+    gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"))
+    base = {"name": "svc", "image": TEST_IMAGE}
+    cases = [
+        ({"name": "../etc"}, "service name"),
+        ({"name": "Upper"}, "service name"),
+        ({"labels": {"proxyd.managed": "false"}}, "reserved for proxyd"),
+        ({"environment": {"A=B": "x"}}, "environment"),
+        ({"memoryLimit": "1t"}, "memoryLimit"),
+        ({"memoryLimit": "1k"}, "at least 6m"),
+        ({"restartPolicy": "sometimes"}, "restartPolicy"),
+        ({"image": "bad image;rm"}, "not a valid image"),
+        ({"image": None}, "exactly one of image or dockerfilePath"),
+        ({"ports": [{"containerPort": 8080, "bindAddress": "10.1.2.3"}]}, "bindAddress"),
+        ({"ports": [{"containerPort": 8080, "protocol": "sctp"}]}, "protocol"),
+        ({"ports": [{"containerPort": 70000}]}, "containerPort"),
+        ({"ports": [{"containerPort": 8080, "token": "short"}]}, "at least 16"),
+        (
+            {"ports": [{"containerPort": 53, "protocol": "udp", "token": "x" * 20}]},
+            "must be tcp",
+        ),
+        (
+            {"ports": [{"containerPort": 1, "name": "a"}, {"containerPort": 2, "name": "a"}]},
+            "unique",
+        ),
+    ]
+    for change, words in cases:
+        errors = await gql.errors(create_query("svc"), {"input": {**base, **change}})
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT", (change, errors)
+        assert words in errors[0]["message"], (change, errors)
