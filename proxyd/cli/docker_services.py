@@ -51,6 +51,7 @@ PORT_REMOVE = """mutation($name: String!, $port: String!) {
 PORT_LIST = """query($name: String!) { service(name: $name) {
   ports { name containerPort hostPort bindAddress protocol requireToken publishedBy }
 } }"""
+CLEANUP = "mutation { cleanupServices }"
 PORT_CHECK = """query($port: Int!, $bind: String) {
   checkPort(port: $port, bindAddress: $bind) { port bindAddress available reason }
 }"""
@@ -272,6 +273,13 @@ def _proxy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cleanup(args: argparse.Namespace) -> int:
+    data = call(args, CLEANUP)
+    removed = data["cleanupServices"]
+    report(args, data, f"removed {', '.join(removed)}" if removed else "no orphaned containers")
+    return 0
+
+
 def _port_add(args: argparse.Namespace) -> int:
     spec = dict(args.spec)
     if args.port_name:
@@ -367,6 +375,11 @@ def register_docker(kinds: argparse._SubParsersAction, api: argparse.ArgumentPar
     proxy.add_argument("name", metavar="NAME")
     proxy.add_argument("hostname", nargs="?", help="default: NAME.BASE_DOMAIN")
     proxy.set_defaults(func=_proxy)
+
+    cleanup = kinds.add_parser(
+        "cleanup", parents=[api], help="remove proxyd-labelled containers without a service"
+    )
+    cleanup.set_defaults(func=_cleanup)
 
     port = kinds.add_parser("port", help="ports of a Docker service")
     actions = port.add_subparsers(dest="port_command", required=True, metavar="ACTION")
