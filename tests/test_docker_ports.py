@@ -121,6 +121,19 @@ async def test_ports_added_and_removed_recreate_the_container(pair, docker_daemo
     ranges = (await a("query { availablePortRanges { start end } }"))["availablePortRanges"]
     assert not any(r["start"] <= extra <= r["end"] for r in ranges)
 
+    moved = free_port()
+    data = await a(
+        'mutation($p: Int!) { updateServicePort(name: "multi", portName: "admin", '
+        "input: {hostPort: $p}) { notice ports { name hostPort } } }",
+        {"p": moved},
+    )
+    assert {p["name"]: p["hostPort"] for p in data["updateServicePort"]["ports"]}["admin"] == moved
+    owners = [o["port"] for o in (await a("query { ports { port } }"))["ports"]]
+    assert moved in owners and extra not in owners  # the old port was released
+    inspect = json.loads(docker_daemon.cli("inspect", "proxyd-multi"))[0]
+    assert inspect["HostConfig"]["PortBindings"]["9090/tcp"][0]["HostPort"] == str(moved)
+    extra = moved
+
     data = await a(
         'mutation { removeServicePort(name: "multi", portName: "admin") { ports { name } } }'
     )

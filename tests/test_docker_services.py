@@ -5,6 +5,7 @@ checks rely on (createService, service { status }, serviceLogs, DOCKER_HOST)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -277,3 +278,39 @@ async def test_hostile_service_input_is_refused_before_docker_is_asked(start_pro
         errors = await gql.errors(create_query("svc"), {"input": {**base, **change}})
         assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT", (change, errors)
         assert words in errors[0]["message"], (change, errors)
+
+
+async def test_build_from_a_dockerfile_and_update_recreates(dgql, docker_daemon, tmp_path):
+    context = tmp_path / "ctx"
+    (context / "www").mkdir(parents=True)
+    (context / "www" / "index.html").write_text("built here\n")
+    (context / "busybox").write_bytes(Path("/bin/busybox").read_bytes())
+    (context / "busybox").chmod(0o755)
+    (context / "Dockerfile").write_text(
+        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\n"
+        'CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+    )
+    data = await dgql(
+        create_query("built", "status image dockerfilePath targetUrl"),
+        {
+            "input": {
+                "name": "built",
+                "dockerfilePath": str(context / "Dockerfile"),
+                "ports": [{"containerPort": 8080}],
+            }
+        },
+    )
+    assert data["createService"]["status"] == "running"
+    async with httpx.AsyncClient(timeout=10) as client:
+        page = await client.get(data["createService"]["targetUrl"] + "/")
+    assert page.text == "built here\n"
+
+    data = await dgql(
+        'mutation { updateService(name: "built", input: {memoryLimit: "40m"}) '
+        "{ status memoryLimit notice } }"
+    )
+    assert data["updateService"]["status"] == "running"
+    assert "restarted" in data["updateService"]["notice"]
+    inspect = json.loads(docker_daemon.cli("inspect", "proxyd-built"))[0]
+    assert inspect["HostConfig"]["Memory"] == 40 * 1024 * 1024
+    await dgql('mutation { deleteService(name: "built") }')
