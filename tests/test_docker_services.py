@@ -223,11 +223,23 @@ async def test_reconcile_shows_a_removed_container_as_missing_and_cleanup_remove
         "run",
         "-d",
         "--name",
-        "stray",
+        "proxyd-stray",
         "--label",
         "proxyd.managed=true",
         "--label",
         "proxyd.service=stray",
+        TEST_IMAGE,
+    )
+    # Someone else's container wearing proxyd's labels: reported, but never removed.
+    docker_daemon.cli(
+        "run",
+        "-d",
+        "--name",
+        "impostor",
+        "--label",
+        "proxyd.managed=true",
+        "--label",
+        "proxyd.service=keep",
         TEST_IMAGE,
     )
     proxyd.start()
@@ -242,8 +254,14 @@ async def test_reconcile_shows_a_removed_container_as_missing_and_cleanup_remove
     assert docker_daemon.cli("ps", "-aq", "--filter", "name=proxyd-keep").strip() == ""
 
     data = await gql("mutation { cleanupServices }")
-    assert data["cleanupServices"] == ["stray"]
-    assert docker_daemon.cli("ps", "-aq", "--filter", "name=stray").strip() == ""
+    assert data["cleanupServices"] == ["proxyd-stray"]
+    assert docker_daemon.cli("ps", "-aq", "--filter", "name=proxyd-stray").strip() == ""
+    assert docker_daemon.cli("ps", "-q", "--filter", "name=impostor").strip() != ""
+    # The impostor does not make the missing service look alive.
+    assert (await gql('query { service(name: "keep") { status } }'))["service"]["status"] == (
+        "missing"
+    )
+    docker_daemon.cli("rm", "-f", "impostor")
     await gql('mutation { deleteService(name: "keep") }')
 
 

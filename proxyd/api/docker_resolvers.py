@@ -20,7 +20,8 @@ from proxyd.api.resolvers import guarded
 from proxyd.docker import services as ops
 from proxyd.docker.client import DockerError
 from proxyd.docker.labels import proxy_source, revert_to_labels
-from proxyd.store.models import Proxy
+from proxyd.store.models import Proxy, ValidationError
+from proxyd.store.repository import NotFound
 from proxyd.store.service_models import check_bind_address, check_service_name
 
 query = QueryType()
@@ -195,6 +196,10 @@ async def source_service_logs(_, info, name: str, tail: int = 0) -> AsyncIterato
             yield line
     except DockerError as exc:
         raise api_error(str(exc), exc.code) from None
+    except NotFound as exc:
+        raise api_error(str(exc), "NOT_FOUND") from None
+    except ValidationError as exc:
+        raise api_error(str(exc), "BAD_USER_INPUT") from None
 
 
 @subscription.field("serviceLogs")

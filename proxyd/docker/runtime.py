@@ -184,7 +184,8 @@ class DockerRuntime:
         seen: dict[str, dict] = {}
         for summary in containers:
             name = (summary.get("Labels") or {}).get(SERVICE)
-            if name:
+            names = [n.lstrip("/") for n in summary.get("Names") or ()]
+            if name and f"proxyd-{name}" in names:  # proxyd names its containers proxyd-NAME
                 seen[name] = summary
         missing, orphans = [], []
         for name, service in records.items():

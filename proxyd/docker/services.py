@@ -427,9 +427,9 @@ async def cleanup_services(rt: DockerRuntime) -> list[str]:
     removed = []
     for summary in await rt.client.list_containers([f"{MANAGED}=true"]):
         name = (summary.get("Labels") or {}).get(SERVICE)
-        if name in records:
-            continue
         container = (summary.get("Names") or [summary.get("Id", "")])[0].lstrip("/")
+        if name in records or container != f"proxyd-{name}":
+            continue  # ours, or not made by proxyd (only proxyd names containers proxyd-NAME)
         await rt.client.remove(summary["Id"])
         removed.append(container)
         log.info("removed orphaned container %s (service %s)", container, name)
