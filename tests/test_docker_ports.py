@@ -144,7 +144,7 @@ async def test_ports_added_and_removed_recreate_the_container(pair, docker_daemo
 
 
 async def test_a_tokened_port_is_published_by_proxyd_and_needs_the_token(pair, docker_daemon):
-    (a, _), procs = pair
+    (a, b), procs = pair
     port = free_port()
     token = "port-token-0123456789"
     data = await a(
@@ -178,7 +178,25 @@ async def test_a_tokened_port_is_published_by_proxyd_and_needs_the_token(pair, d
         stopped = await client.get(url, headers={"Authorization": f"Bearer {token}"})
         assert stopped.status_code == 503 and "service guarded is" in stopped.text
     assert all(token not in p.log() for p in procs)
-    await a('mutation { deleteService(name: "guarded") }')
+
+    # Both processes want the port; when the one serving it stops, the other takes over.
+    await b('mutation { startService(name: "guarded") { status } }')
+    served_by_a = "token gateway listening on port" in procs[0].log()
+    procs[0 if served_by_a else 1].stop()
+    survivor = b if served_by_a else a
+    auth = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(timeout=5) as client:
+        with trio.fail_after(20):
+            while True:
+                try:
+                    response = await client.get(url, headers=auth)
+                    if response.status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await trio.sleep(0.2)
+    assert response.text == INDEX_HTML
+    await survivor('mutation { deleteService(name: "guarded") }')
     with pytest.raises(httpx.TransportError):
         with trio.fail_after(10):
             while True:  # the gateway goes away with the service

@@ -40,7 +40,7 @@ MAX_RETRY_DELAY = 30.0
 
 
 class DockerRuntime:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, bus: EventBus | None = None) -> None:
         self.settings = settings
         self.store = store
         self.client = DockerClient(settings.docker_host, settings.docker_api_version)
@@ -55,6 +55,7 @@ class DockerRuntime:
         self.locks: defaultdict[str, trio.Lock] = defaultdict(trio.Lock)
         self.last_reconcile: dict[str, Any] = {}
         self._nursery: trio.Nursery | None = None
+        self._bus = bus
 
     # -- the edge's view (hot path) ----------------------------------------------------------
     def lookup(self, name: str) -> str | ServiceDown | None:
@@ -72,6 +73,21 @@ class DockerRuntime:
         return f"http://{state.ip}:{container_port}" if state.ip else None
 
     # -- lifecycle ---------------------------------------------------------------------------
+    async def follow_records(self, bus: EventBus) -> None:
+        """Keep the token gateways in step with service changes other processes make
+        (docker_service_* workflow events, as the event consumer applies them)."""
+        with bus.listen() as events:
+            async for event in events:
+                if not event.event_type.startswith("docker_service_"):
+                    continue
+                name = event.data.get("service_name")
+                if not name:
+                    continue
+                service = await self.records.get(name)
+                self.gateways.update(service, name)
+                if service is None:
+                    self.forget(name)
+
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         if self.settings.docker_labels:
             from proxyd.docker.labels import LabelDiscovery
@@ -81,6 +97,8 @@ class DockerRuntime:
             self._nursery = nursery
             await nursery.start(self.client.run)
             nursery.start_soon(self.gateways.run)
+            if self._bus is not None:
+                nursery.start_soon(self.follow_records, self._bus)
             task_status.started()
             await self._follow_docker()
 

@@ -26,6 +26,8 @@ from proxyd.store.service_models import DockerService, ServiceDown, token_hash
 
 log = logging.getLogger("proxyd.ports.gateway")
 
+RETRY = 5.0  # seconds between attempts to take over a tokened port
+
 Resolver = Callable[[str, int], "str | ServiceDown | None"]
 
 
@@ -176,26 +178,42 @@ class GatewaySet:
                 self._changed = trio.Event()
 
     async def _serve(self, spec: GatewaySpec, scope: trio.CancelScope) -> None:
+        """Serve spec until its scope is cancelled. When the port cannot be bound (another
+        proxyd process on this host serves it), try again every RETRY seconds: whichever
+        process is left takes over."""
         bind = f"{spec.bind_address}:{spec.host_port}"
+        failures = 0
         with scope:
-            try:
-                await serve_asgi(
-                    TokenGateway(spec, self.settings, self.resolve),
-                    bind,
-                    shutdown_event=trio.Event(),
-                    graceful_timeout=1.0,
-                    task_status=_Started(self.serving, spec.host_port),
-                )
-            except Exception as exc:  # noqa: BLE001 - bind failed or the listener crashed
-                log.warning(
-                    "token gateway for %s:%s on %s stopped: %s",
-                    spec.service_name,
-                    spec.port_name,
-                    bind,
-                    exc,
-                )
-            finally:
-                self.serving.discard(spec.host_port)
+            while True:
+                try:
+                    await serve_asgi(
+                        TokenGateway(spec, self.settings, self.resolve),
+                        bind,
+                        shutdown_event=trio.Event(),
+                        graceful_timeout=1.0,
+                        task_status=_Started(self.serving, spec.host_port),
+                    )
+                except Exception as exc:  # noqa: BLE001 - bind failed or the listener crashed
+                    level = logging.INFO if failures == 0 else logging.DEBUG
+                    log.log(
+                        level,
+                        "token gateway for %s:%s on %s is not serving here (%s); retrying",
+                        spec.service_name,
+                        spec.port_name,
+                        bind,
+                        _reason(exc),
+                    )
+                finally:
+                    self.serving.discard(spec.host_port)
+                failures += 1
+                await trio.sleep(RETRY)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost error of a (possibly grouped) exception, as one phrase."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
 
 
 class _Started:

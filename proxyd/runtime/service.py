@@ -142,7 +142,7 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
     manager.request_log = request_log if settings.request_logging else None
     # Docker capability: services, ports and token gateways; the edge resolves service targets
     # through docker.lookup (in memory).
-    docker = DockerRuntime(settings, store)
+    docker = DockerRuntime(settings, store, bus)
     context.docker = docker
     manager.service_lookup = docker.lookup
     manager.api_app = create_api_app(context)
