@@ -332,3 +332,31 @@ async def test_build_from_a_dockerfile_and_update_recreates(dgql, docker_daemon,
     inspect = json.loads(docker_daemon.cli("inspect", "proxyd-built"))[0]
     assert inspect["HostConfig"]["Memory"] == 40 * 1024 * 1024
     await dgql('mutation { deleteService(name: "built") }')
+
+
+async def test_status_subscription_and_all_service_types(docker_proxyd, dgql, docker_daemon):
+    await dgql(create_query("st"), {"input": {"name": "st", "image": TEST_IMAGE}})
+    await dgql(
+        'mutation { registerExternalService(input: {serviceName: "ext", '
+        'targetUrl: "http://127.0.0.1:9"}) { serviceName } }'
+    )
+    data = await dgql("query { services { name type status } }")
+    assert data["services"] == [
+        {"name": "st", "type": "docker", "status": "running"},
+        {"name": "ext", "type": "external", "status": "registered"},
+        {"name": "api", "type": "internal", "status": "running"},
+    ]
+    url = f"ws://127.0.0.1:{docker_proxyd.api_port}/graphql"
+    watch = 'subscription { serviceStatus(name: "st") { name status exitCode } }'
+    async with open_websocket_url(url, subprotocols=["graphql-transport-ws"]) as ws:
+        await _ws_subscribe(ws, dgql.token, watch, {})
+        await trio.sleep(0.5)  # let the subscription start listening
+        await trio.to_thread.run_sync(docker_daemon.cli, "kill", "proxyd-st")
+        with trio.fail_after(10):
+            while True:
+                message = json.loads(await ws.get_message())
+                status = message["payload"]["data"]["serviceStatus"]
+                if status["status"] == "exited":
+                    break
+    assert status == {"name": "st", "status": "exited", "exitCode": 137}
+    await dgql('mutation { deleteService(name: "st") }')

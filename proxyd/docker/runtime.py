@@ -141,6 +141,7 @@ class DockerRuntime:
             await self.client.ping()
         except DockerError as exc:
             raise DockerUnavailable(str(exc)) from None
+        self.available = True  # the follow loop is about to connect (or just lost the stream)
 
     # -- state -------------------------------------------------------------------------------
     async def refresh(self, service: DockerService | str) -> ContainerState:
