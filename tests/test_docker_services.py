@@ -116,6 +116,7 @@ async def test_service_lifecycle_through_its_auto_proxy(docker_proxyd, dgql, doc
         return data["service"] if data["service"]["status"] == "exited" else None
 
     assert (await wait_for(exited))["exitCode"] == 137
+    assert inspect["HostConfig"]["PidsLimit"] == 4096
     assert (await get_page(docker_proxyd, "web.localhost")).status_code == 503
     await dgql('mutation { restartService(name: "web") { status } }')
 
@@ -277,6 +278,8 @@ async def test_hostile_service_input_is_refused_before_docker_is_asked(start_pro
         ({"memoryLimit": "1t"}, "memoryLimit"),
         ({"memoryLimit": "1k"}, "at least 6m"),
         ({"restartPolicy": "sometimes"}, "restartPolicy"),
+        ({"networks": ["host"]}, "not allowed"),
+        ({"labels": {"a": 1}}, "string values"),
         ({"image": "bad image;rm"}, "not a valid image"),
         ({"image": None}, "exactly one of image or dockerfilePath"),
         ({"ports": [{"containerPort": 8080, "bindAddress": "10.1.2.3"}]}, "bindAddress"),
@@ -336,6 +339,8 @@ async def test_build_from_a_dockerfile_and_update_recreates(dgql, docker_daemon,
 
 async def test_status_subscription_and_all_service_types(docker_proxyd, dgql, docker_daemon):
     await dgql(create_query("st"), {"input": {"name": "st", "image": TEST_IMAGE}})
+    inspect = json.loads(docker_daemon.cli("inspect", "proxyd-st"))[0]
+    assert inspect["HostConfig"]["Memory"] == 512 * 1024 * 1024  # DOCKER_DEFAULT_MEMORY
     await dgql(
         'mutation { registerExternalService(input: {serviceName: "ext", '
         'targetUrl: "http://127.0.0.1:9"}) { serviceName } }'

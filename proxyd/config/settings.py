@@ -169,6 +169,13 @@ def _docker_api_version(name: str, raw: str) -> str:
     return value
 
 
+def _memory_size(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value and not re.match(r"^\d+[bkmg]?$", value):
+        raise SettingsError(f"{name} must look like 512m or 1g (or be empty), not {raw!r}.")
+    return value
+
+
 def _port_list(name: str, raw: str) -> tuple[int, ...]:
     return tuple(sorted({_port(name, p.strip()) for p in raw.split(",") if p.strip()}))
 
@@ -548,6 +555,12 @@ class Settings:
         "10",
         _positive_int,
         "Seconds a service's container gets to stop after SIGTERM before it is killed.",
+    )
+    docker_default_memory: str = setting(
+        "DOCKER_DEFAULT_MEMORY",
+        "512m",
+        _memory_size,
+        "Memory limit of services created without one (empty: no limit).",
     )
     port_range_start: int = setting(
         "PORT_RANGE_START",

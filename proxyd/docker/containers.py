@@ -20,6 +20,7 @@ SERVICE = "proxyd.service"
 OWNER = "proxyd.owner"
 INSTANCE = "proxyd.instance"
 TARGET_PORT = "proxyd.target-port"
+PIDS_LIMIT = 4096  # every container gets a process limit (fork bombs stay inside)
 
 
 @attrs.define
@@ -50,7 +51,11 @@ MISSING = ContainerState("missing")
 
 
 def container_config(
-    service: DockerService, instance: str, image: str, stop_timeout: int = 10
+    service: DockerService,
+    instance: str,
+    image: str,
+    stop_timeout: int = 10,
+    default_memory: str | None = None,
 ) -> dict[str, Any]:
     """The body of POST /containers/create for service."""
     labels = {
@@ -77,7 +82,8 @@ def container_config(
         "RestartPolicy": {"Name": service.restart_policy},
         "NetworkMode": service.networks[0] if service.networks else "bridge",
     }
-    memory = parse_memory(service.memory_limit)
+    host_config["PidsLimit"] = PIDS_LIMIT
+    memory = parse_memory(service.memory_limit or default_memory)
     if memory:
         host_config["Memory"] = memory
         host_config["MemorySwap"] = memory  # no swap beyond the limit

@@ -269,7 +269,14 @@ async def _claim_ports(rt: DockerRuntime, service: DockerService, claimed: list[
 
 
 def _config(rt: DockerRuntime, service: DockerService, image: str) -> dict[str, Any]:
-    return container_config(service, rt.settings.instance, image, rt.settings.docker_stop_timeout)
+    settings = rt.settings
+    return container_config(
+        service,
+        settings.instance,
+        image,
+        settings.docker_stop_timeout,
+        settings.docker_default_memory or None,
+    )
 
 
 async def _run_container(rt: DockerRuntime, service: DockerService, image: str) -> None:

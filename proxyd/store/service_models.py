@@ -27,6 +27,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _PORT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
+_NETWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _MEMORY = re.compile(r"^(\d+)\s*([bkmg]?)b?$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 MAX_PORTS = 32
@@ -156,10 +157,17 @@ class DockerService:
                 f"restartPolicy must be one of {', '.join(RESTART_POLICIES)}, "
                 f"not {self.restart_policy!r}."
             )
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.labels.items()):
+            raise ValidationError("labels must map names to string values.")
         if any(k.startswith("proxyd.") for k in self.labels):
             raise ValidationError("labels starting with 'proxyd.' are reserved for proxyd.")
         if len(self.labels) > MAX_ITEMS or len(self.networks) > 16:
             raise ValidationError("too many labels or networks.")
+        for network in self.networks:
+            if network in ("host", "none") or not _NETWORK.match(network or ""):
+                raise ValidationError(
+                    f"network {network!r} is not allowed: name a Docker network (not host or none)."
+                )
         if len(self.port_configs) > MAX_PORTS:
             raise ValidationError(f"a service has at most {MAX_PORTS} ports.")
         names = [p.name for p in self.port_configs]
