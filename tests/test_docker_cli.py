@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
+import threading
 from functools import partial
 from pathlib import Path
 
@@ -83,6 +85,29 @@ async def test_service_commands(start_proxyd, docker_daemon) -> None:
         refused = await cli("service", "create", "other", TEST_IMAGE, "--port", f"8080:{taken}")
     assert refused.returncode == 1
     assert f"already uses tcp port {taken}" in refused.stderr and "(CONFLICT)" in refused.stderr
+
+    # logs -f prints new lines as the container writes them.
+    ticker = "while true; do echo tick; /bin/busybox sleep 0.2; done"
+    made = await cli(
+        "service", "create", "ticker", TEST_IMAGE, "--command", f"/bin/sh -c '{ticker}'"
+    )
+    assert made.returncode == 0, made.stderr
+    command = [sys.executable, "-m", "proxyd", "service", "logs", "ticker", "-f", "--tail", "0"]
+    env = {**proxyd.env, "PROXYD_TOKEN": token}
+
+    def follow_three_lines() -> list[str]:
+        with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as follower:
+            deadline = threading.Timer(20, follower.kill)  # a hang ends as a failed assert
+            deadline.start()
+            try:
+                return [follower.stdout.readline() for _ in range(3)]
+            finally:
+                deadline.cancel()
+                follower.terminate()
+
+    lines = await trio.to_thread.run_sync(follow_three_lines)
+    assert [line.strip() for line in lines] == ["tick"] * 3
+    await cli("service", "delete", "ticker")
 
     deleted = await cli("service", "delete", "clisvc", "--delete-proxy")
     assert deleted.stdout.strip() == "deleted service clisvc and its proxy"

@@ -139,7 +139,7 @@ def _create(args: argparse.Namespace) -> int:
         "name": args.name,
         "image": args.image,
         "dockerfilePath": args.dockerfile,
-        "command": args.command or None,
+        "command": [args.command] if args.command else None,
         "environment": as_dict(args.env),
         "labels": as_dict(args.label),
         "memoryLimit": args.memory,
@@ -326,7 +326,9 @@ def register_docker(kinds: argparse._SubParsersAction, api: argparse.ArgumentPar
     create.add_argument("name", metavar="NAME")
     create.add_argument("image", metavar="IMAGE", nargs="?", help="image on the Docker host")
     create.add_argument("--dockerfile", metavar="PATH", help="build from this Dockerfile instead")
-    create.add_argument("--command", nargs="+", metavar="ARG", help="command and arguments")
+    create.add_argument(
+        "--command", metavar="'CMD ARG...'", help="command line, split like a shell would"
+    )
     create.add_argument("--env", action="append", type=key_value, metavar="NAME=VALUE")
     create.add_argument("--label", action="append", type=key_value, metavar="NAME=VALUE")
     create.add_argument("--memory", metavar="SIZE", help="memory limit: 64m, 1g")
