@@ -17,6 +17,7 @@ from ariadne import MutationType, ObjectType, QueryType, SubscriptionType
 from proxyd.api.context import ApiContext
 from proxyd.api.execution import api_error
 from proxyd.api.resolvers import guarded
+from proxyd.docker import changes
 from proxyd.docker import services as ops
 from proxyd.docker.client import DockerError
 from proxyd.docker.labels import proxy_source, revert_to_labels
@@ -123,7 +124,7 @@ async def resolve_create_service(_, info, input: dict) -> dict:
 @mutation.field("updateService")
 @docker_guarded("admin")
 async def resolve_update_service(_, info, name: str, input: dict) -> dict:
-    return await ops.update_service(_rt(info), _name(name), input)
+    return await changes.update_service(_rt(info), _name(name), input)
 
 
 @mutation.field("startService")
@@ -160,19 +161,19 @@ async def resolve_create_service_proxy(_, info, name: str, hostname: str | None 
 @mutation.field("addServicePort")
 @docker_guarded("admin")
 async def resolve_add_service_port(_, info, name: str, input: dict) -> dict:
-    return await ops.add_service_port(_rt(info), _name(name), input)
+    return await changes.add_service_port(_rt(info), _name(name), input)
 
 
 @mutation.field("updateServicePort")
 @docker_guarded("admin")
 async def resolve_update_service_port(_, info, name: str, port_name: str, input: dict) -> dict:
-    return await ops.update_service_port(_rt(info), _name(name), port_name, input)
+    return await changes.update_service_port(_rt(info), _name(name), port_name, input)
 
 
 @mutation.field("removeServicePort")
 @docker_guarded("admin")
 async def resolve_remove_service_port(_, info, name: str, port_name: str) -> dict:
-    return await ops.remove_service_port(_rt(info), _name(name), port_name)
+    return await changes.remove_service_port(_rt(info), _name(name), port_name)
 
 
 @mutation.field("cleanupServices")

@@ -5,7 +5,8 @@ trio-asyncio; no other package imports aiodocker).
 - containers: DockerService -> container configuration; inspect output -> ContainerState.
 - runtime: DockerRuntime, live container state from Docker's event stream, reconcile at start,
   the token gateways, and `lookup(name)` for the edge.
-- services: the operations (create, start, stop, restart, delete, logs, stats, ports, cleanup)
-  that GraphQL, the CLI and MCP tools share.
+- services: the operations (create, start, stop, restart, delete, logs, stats, cleanup) that
+  GraphQL, the CLI and MCP tools share; changes: the ones that recreate the container (ports,
+  updateService).
 - labels: label discovery (DOCKER_LABELS=true).
 """

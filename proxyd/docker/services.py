@@ -15,8 +15,6 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from proxyd.docker.client import DockerError, DockerFailure
 from proxyd.docker.containers import MANAGED, SERVICE, container_config, stats_summary
 from proxyd.docker.runtime import DockerRuntime
@@ -26,7 +24,6 @@ from proxyd.store.service_models import (
     DockerService,
     PortAllocation,
     PortConfig,
-    check_service_name,
     token_hash,
 )
 
@@ -192,15 +189,15 @@ async def create_service(rt: DockerRuntime, data: dict[str, Any], actor: str | N
         if await rt.store.get_proxy(hostname) is not None:
             raise Conflict(f"a proxy for {hostname} already exists.")
     await rt.require()
-    image = await _image_for(rt, service)
+    image = await image_for(rt, service)
     async with rt.locks[service.service_name]:
         await rt.records.reserve(service)
         claimed: list[int] = []
         try:
-            await _claim_ports(rt, service, claimed)
+            await claim_ports(rt, service, claimed)
             await _run_container(rt, service, image)
             service.proxy_hostname = hostname
-            await rt.records.save(service, _service_url(service), "docker_service_created")
+            await rt.records.save(service, service_url(service), "docker_service_created")
         except BaseException:
             await _undo_create(rt, service, claimed)
             raise
@@ -212,7 +209,7 @@ async def create_service(rt: DockerRuntime, data: dict[str, Any], actor: str | N
     return view(rt, service)
 
 
-async def _image_for(rt: DockerRuntime, service: DockerService) -> str:
+async def image_for(rt: DockerRuntime, service: DockerService) -> str:
     if service.image:
         if not await rt.client.image_exists(service.image):
             raise ValidationError(
@@ -250,7 +247,7 @@ def _build_context(dockerfile_path: str) -> bytes:
     return buffer.getvalue()
 
 
-async def _claim_ports(rt: DockerRuntime, service: DockerService, claimed: list[int]) -> None:
+async def claim_ports(rt: DockerRuntime, service: DockerService, claimed: list[int]) -> None:
     for port in service.port_configs:
         allocation = PortAllocation(
             port=port.host_port or 0,
@@ -268,7 +265,7 @@ async def _claim_ports(rt: DockerRuntime, service: DockerService, claimed: list[
         claimed.append(port.host_port)
 
 
-def _config(rt: DockerRuntime, service: DockerService, image: str) -> dict[str, Any]:
+def config_for(rt: DockerRuntime, service: DockerService, image: str) -> dict[str, Any]:
     settings = rt.settings
     return container_config(
         service,
@@ -280,7 +277,7 @@ def _config(rt: DockerRuntime, service: DockerService, image: str) -> dict[str, 
 
 
 async def _run_container(rt: DockerRuntime, service: DockerService, image: str) -> None:
-    config = _config(rt, service, image)
+    config = config_for(rt, service, image)
     container_id = await rt.client.create_container(service.container_name, config)
     for network in service.networks[1:]:
         await rt.client.connect_network(network, container_id)
@@ -296,7 +293,7 @@ async def _undo_create(rt: DockerRuntime, service: DockerService, claimed: list[
     await rt.records.delete(service.service_name)
 
 
-def _service_url(service: DockerService) -> str | None:
+def service_url(service: DockerService) -> str | None:
     primary = service.primary_port()
     if primary is None:
         return None
@@ -316,7 +313,7 @@ async def create_service_proxy(
         host = normalize_hostname(hostname or f"{name}.{rt.settings.base_domain}")
         proxy = await _make_proxy(rt, service, host, actor)
         service.proxy_hostname = host
-        await rt.records.save(service, _service_url(service), "docker_service_updated")
+        await rt.records.save(service, service_url(service), "docker_service_updated")
     return proxy
 
 
@@ -441,142 +438,3 @@ async def cleanup_services(rt: DockerRuntime) -> list[str]:
         removed.append(container)
         log.info("removed orphaned container %s (service %s)", container, name)
     return removed
-
-
-# -- ports of an existing service ---------------------------------------------------------------
-async def add_service_port(rt: DockerRuntime, name: str, data: dict[str, Any]) -> dict:
-    async with rt.locks[name]:
-        service = await rt.records.require(name)
-        port = port_from_input(data, len(service.port_configs))
-        if service.port(port.name) is not None:
-            raise Conflict(f"service {name} already has a port named {port.name}.")
-        new = attrs.evolve(service, port_configs=[*service.port_configs, port])
-        new.validate()
-        claimed: list[int] = []
-        await _claim_ports(rt, attrs.evolve(new, port_configs=[port]), claimed)
-        try:
-            result = await _recreate(rt, service, new)
-        except BaseException:
-            await rt.ports.release_all(name, claimed)
-            raise
-    return result
-
-
-async def update_service_port(
-    rt: DockerRuntime, name: str, port_name: str, data: dict[str, Any]
-) -> dict:
-    async with rt.locks[name]:
-        service = await rt.records.require(name)
-        old = service.port(port_name)
-        if old is None:
-            raise NotFound(f"service {name} has no port named {port_name}.")
-        merged = {
-            "name": port_name,
-            "container_port": old.container_port,
-            "host_port": old.host_port,
-            "bind_address": old.bind_address,
-            "protocol": old.protocol,
-            "description": old.description,
-            **{k: v for k, v in data.items() if v is not None},
-        }
-        port = port_from_input(merged)
-        if "token" not in data and old.source_token_hash:
-            port.source_token_hash = old.source_token_hash
-        if data.get("remove_token"):
-            port.source_token_hash = None
-        claimed: list[int] = []
-        if port.host_port != old.host_port or port.bind_address != old.bind_address:
-            if not data.get("host_port"):
-                port.host_port = None
-            await _claim_ports(rt, attrs.evolve(service, port_configs=[port]), claimed)
-        new = attrs.evolve(
-            service, port_configs=[port if p.name == port_name else p for p in service.port_configs]
-        )
-        new.validate()
-        try:
-            result = await _recreate(rt, service, new)
-        except BaseException:
-            await rt.ports.release_all(name, claimed)
-            raise
-        if claimed and old.host_port:
-            await rt.ports.release(old.host_port, name)
-    return result
-
-
-async def remove_service_port(rt: DockerRuntime, name: str, port_name: str) -> dict:
-    async with rt.locks[name]:
-        service = await rt.records.require(name)
-        old = service.port(port_name)
-        if old is None:
-            raise NotFound(f"service {name} has no port named {port_name}.")
-        new = attrs.evolve(
-            service, port_configs=[p for p in service.port_configs if p.name != port_name]
-        )
-        result = await _recreate(rt, service, new)
-        if old.host_port:
-            await rt.ports.release(old.host_port, name)
-    return result
-
-
-async def update_service(rt: DockerRuntime, name: str, data: dict[str, Any]) -> dict:
-    """Change image, command, environment, limits, restart policy, labels or networks; the
-    container is recreated (and restarts)."""
-    allowed = {
-        "image",
-        "command",
-        "environment",
-        "memory_limit",
-        "cpu_limit",
-        "restart_policy",
-        "labels",
-        "networks",
-    }
-    unknown = {k for k, v in data.items() if v is not None} - allowed
-    if unknown:
-        raise ValidationError(f"cannot update {', '.join(sorted(unknown))} here.")
-    async with rt.locks[name]:
-        service = await rt.records.require(name)
-        changes = {k: v for k, v in data.items() if v is not None}
-        new = attrs.evolve(service, **changes)
-        if "image" in changes:
-            new.dockerfile_path = None
-        new.validate()
-        return await _recreate(rt, service, new)
-
-
-async def _recreate(rt: DockerRuntime, old: DockerService, new: DockerService) -> dict:
-    """Replace the container with one built from new (it restarts); the record follows."""
-    await rt.require()
-    image = await _image_for(rt, new)
-    state = await rt.refresh(old)
-    was_running = state.status in ("running", "unhealthy", "restarting")
-    await rt.client.remove(old.container_name)
-    try:
-        config = _config(rt, new, image)
-        container_id = await rt.client.create_container(new.container_name, config)
-        for network in new.networks[1:]:
-            await rt.client.connect_network(network, container_id)
-        if was_running:
-            await rt.client.start(container_id)
-    except DockerError:
-        log.error(
-            "service %s: the new container failed; restoring the previous one", old.service_name
-        )
-        await rt.client.remove(new.container_name)
-        await rt.client.create_container(old.container_name, _config(rt, old, old.image or image))
-        if was_running:
-            await rt.client.start(old.container_name)
-        await rt.refresh(old)
-        raise
-    await rt.records.save(new, _service_url(new), "docker_service_updated")
-    await rt.refresh(new)
-    rt.gateways.update(new, new.service_name)
-    result = view(rt, new)
-    result["notice"] = f"service {new.service_name} was recreated to apply the change" + (
-        " and restarted." if was_running else " (it stays stopped)."
-    )
-    return result
-
-
-def require_name(name: str) -> str:
-    return check_service_name(name)
