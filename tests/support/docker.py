@@ -4,12 +4,14 @@ and pid file under a temporary directory, plus a local busybox image made with `
 
 The image holds /bin/busybox (busybox-static) and /www/index.html; `busybox httpd -f -p 8080 -h
 /www` serves that page. When dockerd or busybox-static is missing and we are root, they are
-installed with apt-get (docker.io busybox-static).
+installed with apt-get (docker.io busybox-static). As root the daemon gets a bridge of its own
+(no iptables rules), so it never touches docker0 or another dockerd's networking.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -60,6 +62,8 @@ class DockerDaemon:
         self.socket = workdir / "docker.sock"
         self.pidfile = workdir / "docker.pid"
         self.log_path = workdir / "dockerd.log"
+        self.bridge = _own_bridge()
+        network = ["--bridge", self.bridge, "--iptables=false", "--ip-masq=false"]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -72,6 +76,7 @@ class DockerDaemon:
                     f"unix://{self.socket}",
                     "--pidfile",
                     str(self.pidfile),
+                    *(network if self.bridge else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -141,6 +146,35 @@ class DockerDaemon:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        if self.bridge:
+            subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
+
+
+def _own_bridge() -> str | None:
+    """A bridge of our own (with a free 10.213.X.0/24), so this dockerd shares neither docker0
+    nor iptables rules with any other dockerd on the machine. None: use Docker's default."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return None
+    used = subprocess.run(
+        ["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=False
+    ).stdout
+    name = f"pdk{os.getpid() % 100000}"
+    for _ in range(20):
+        subnet = f"10.213.{random.randrange(256)}"
+        if f" {subnet}." in used:
+            continue
+        steps = [
+            ["ip", "link", "add", "name", name, "type", "bridge"],
+            ["ip", "addr", "add", f"{subnet}.1/24", "dev", name],
+            ["ip", "link", "set", name, "up"],
+        ]
+        if all(
+            subprocess.run(step, capture_output=True, check=False).returncode == 0 for step in steps
+        ):
+            return name
+        subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+        return None
+    return None
 
 
 def create_service_query(name: str, fields: str = "name status") -> str:
