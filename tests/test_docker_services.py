@@ -365,3 +365,29 @@ async def test_status_subscription_and_all_service_types(docker_proxyd, dgql, do
                     break
     assert status == {"name": "st", "status": "exited", "exitCode": 137}
     await dgql('mutation { deleteService(name: "st") }')
+
+
+async def test_docker_that_comes_later_is_picked_up(start_proxyd, docker_daemon, tmp_path):
+    link = tmp_path / "later.sock"
+    proxyd = start_proxyd("later", DOCKER_HOST=f"unix://{link}", DOCKER_STOP_TIMEOUT="1")
+    gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"))
+    create = (create_query("late"), {"input": {"name": "late", "image": TEST_IMAGE}})
+    errors = await gql.errors(*create)
+    assert errors[0]["extensions"]["code"] == "DOCKER_UNAVAILABLE"
+
+    link.symlink_to(docker_daemon.socket)  # Docker appears at DOCKER_HOST
+    data = await gql(*create)
+    assert data["createService"]["status"] == "running"
+
+    async def follows_events():  # the background loop connected: stops show up live
+        return f"(API 1.41) at unix://{link}" in proxyd.log()
+
+    await wait_for(follows_events)
+    docker_daemon.cli("kill", "proxyd-late")
+
+    async def exited():
+        status = (await gql('query { service(name: "late") { status } }'))["service"]["status"]
+        return status == "exited"
+
+    await wait_for(exited, timeout=20)
+    await gql('mutation { deleteService(name: "late") }')

@@ -56,6 +56,7 @@ class DockerRuntime:
         self.last_reconcile: dict[str, Any] = {}
         self._nursery: trio.Nursery | None = None
         self._bus = bus
+        self._wake = trio.Event()
 
     # -- the edge's view (hot path) ----------------------------------------------------------
     def lookup(self, name: str) -> str | ServiceDown | None:
@@ -111,7 +112,9 @@ class DockerRuntime:
                 if self.available or self.error != str(exc):
                     log.warning("%s Docker features are off until it answers.", exc)
                 self.available, self.error = False, str(exc)
-                await trio.sleep(delay)
+                with trio.move_on_after(delay):
+                    await self._wake.wait()  # require() saw Docker answer: try now
+                self._wake = trio.Event()
                 delay = min(delay * 2, MAX_RETRY_DELAY)
                 continue
             delay = 1.0
@@ -141,7 +144,8 @@ class DockerRuntime:
             await self.client.ping()
         except DockerError as exc:
             raise DockerUnavailable(str(exc)) from None
-        self.available = True  # the follow loop is about to connect (or just lost the stream)
+        self.available = True
+        self._wake.set()  # the follow loop, if it is waiting to retry, connects now
 
     # -- state -------------------------------------------------------------------------------
     async def refresh(self, service: DockerService | str) -> ContainerState:
