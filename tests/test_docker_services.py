@@ -345,6 +345,8 @@ async def test_status_subscription_and_all_service_types(docker_proxyd, dgql, do
         'mutation { registerExternalService(input: {serviceName: "ext", '
         'targetUrl: "http://127.0.0.1:9"}) { serviceName } }'
     )
+    errors = await dgql.errors(create_query("ext"), {"input": {"name": "ext", "image": TEST_IMAGE}})
+    assert errors[0]["extensions"]["code"] == "CONFLICT"
     data = await dgql("query { services { name type status } }")
     assert data["services"] == [
         {"name": "st", "type": "docker", "status": "running"},

@@ -181,6 +181,9 @@ async def get_service(rt: DockerRuntime, name: str) -> dict | None:
 async def create_service(rt: DockerRuntime, data: dict[str, Any], actor: str | None) -> dict:
     """Create and start a Docker service; with autoProxy also its proxy."""
     service = service_from_input(data, actor)
+    name = service.service_name
+    if name in INTERNAL or await rt.store.get_external_service(name) is not None:
+        raise Conflict(f"a service named {name} already exists (external or internal).")
     hostname = None
     if data.get("auto_proxy") or data.get("hostname"):
         hostname = normalize_hostname(
