@@ -134,6 +134,19 @@ async def test_ports_added_and_removed_recreate_the_container(pair, docker_daemo
     assert inspect["HostConfig"]["PortBindings"]["9090/tcp"][0]["HostPort"] == str(moved)
     extra = moved
 
+    # Only the bind address changes: the port stays, its allocation follows.
+    await a(
+        'mutation { updateServicePort(name: "multi", portName: "admin", '
+        'input: {bindAddress: "0.0.0.0"}) { notice } }'
+    )
+    owners = (await a("query { ports { port bindAddress } }"))["ports"]
+    assert {"port": moved, "bindAddress": "0.0.0.0"} in owners
+    inspect = json.loads(docker_daemon.cli("inspect", "proxyd-multi"))[0]
+    assert inspect["HostConfig"]["PortBindings"]["9090/tcp"][0] == {
+        "HostIp": "0.0.0.0",
+        "HostPort": str(moved),
+    }
+
     data = await a(
         'mutation { removeServicePort(name: "multi", portName: "admin") { ports { name } } }'
     )

@@ -14,6 +14,7 @@ import attrs
 from proxyd.docker.client import DockerError
 from proxyd.docker.runtime import DockerRuntime
 from proxyd.docker.services import (
+    allocation_for,
     claim_ports,
     config_for,
     image_for,
@@ -70,10 +71,10 @@ async def update_service_port(
         if data.get("remove_token"):
             port.source_token_hash = None
         claimed: list[int] = []
-        if port.host_port != old.host_port or port.bind_address != old.bind_address:
-            if not data.get("host_port"):
-                port.host_port = None
+        if port.host_port != old.host_port:  # a new host port: take it first
             await claim_ports(rt, attrs.evolve(service, port_configs=[port]), claimed)
+        elif (port.bind_address, port.protocol) != (old.bind_address, old.protocol):
+            await rt.ports.rewrite(allocation_for(service.service_name, port))
         new = attrs.evolve(
             service, port_configs=[port if p.name == port_name else p for p in service.port_configs]
         )

@@ -250,17 +250,21 @@ def _build_context(dockerfile_path: str) -> bytes:
     return buffer.getvalue()
 
 
+def allocation_for(service_name: str, port: PortConfig) -> PortAllocation:
+    return PortAllocation(
+        port=port.host_port or 0,
+        service_name=service_name,
+        port_name=port.name,
+        bind_address=port.bind_address,
+        protocol=port.protocol,
+        container_port=port.container_port,
+        require_token=port.require_token,
+    )
+
+
 async def claim_ports(rt: DockerRuntime, service: DockerService, claimed: list[int]) -> None:
     for port in service.port_configs:
-        allocation = PortAllocation(
-            port=port.host_port or 0,
-            service_name=service.service_name,
-            port_name=port.name,
-            bind_address=port.bind_address,
-            protocol=port.protocol,
-            container_port=port.container_port,
-            require_token=port.require_token,
-        )
+        allocation = allocation_for(service.service_name, port)
         if port.host_port:
             await rt.ports.claim(allocation)
         else:

@@ -24,6 +24,15 @@ from proxyd.store.service_models import PortAllocation, port_from_json, port_to_
 
 MAX_ALLOCATION_ATTEMPTS = 2000
 
+_REWRITE = """
+local raw = redis.call('GET', KEYS[1])
+if raw and cjson.decode(raw)['service_name'] == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
 _RELEASE = """
 local raw = redis.call('GET', KEYS[1])
 if raw and cjson.decode(raw)['service_name'] == ARGV[1] then
@@ -165,6 +174,19 @@ class PortRegistry:
         raise PortUnavailable(
             f"no free port left in {self.start}-{self.end} after {MAX_ALLOCATION_ATTEMPTS} tries."
         )
+
+    async def rewrite(self, allocation: PortAllocation) -> None:
+        """Replace the details (bind address, protocol) of a port the service already holds."""
+        allocation.allocated_at = now_iso()
+        done = await self.redis.eval(
+            _REWRITE,
+            keys=[service_keys.port(allocation.port)],
+            args=[allocation.service_name, port_to_json(allocation)],
+        )
+        if not done:
+            raise PortUnavailable(
+                f"port {allocation.port} is not held by service {allocation.service_name}."
+            )
 
     async def release(self, port: int, service_name: str) -> bool:
         """Free port if service_name holds it; True when it was released."""
