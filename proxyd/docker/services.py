@@ -15,6 +15,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import trio
+
 from proxyd.docker.client import DockerError, DockerFailure
 from proxyd.docker.containers import MANAGED, SERVICE, container_config, stats_summary
 from proxyd.docker.runtime import DockerRuntime
@@ -30,6 +32,7 @@ from proxyd.store.service_models import (
 log = logging.getLogger("proxyd.docker")
 
 MAX_LOG_LINES = 10000
+UNDO_TIMEOUT = 30.0  # seconds a failed create may spend removing what it made
 MAX_BUILD_CONTEXT = 64 * 1024 * 1024
 INTERNAL = {"api": "internal://api"}
 
@@ -202,7 +205,8 @@ async def create_service(rt: DockerRuntime, data: dict[str, Any], actor: str | N
             service.proxy_hostname = hostname
             await rt.records.save(service, service_url(service), "docker_service_created")
         except BaseException:
-            await _undo_create(rt, service, claimed)
+            with trio.CancelScope(shield=True), trio.move_on_after(UNDO_TIMEOUT):
+                await _undo_create(rt, service, claimed)
             raise
     if hostname:
         await _make_proxy(rt, service, hostname, actor)
@@ -221,9 +225,8 @@ async def image_for(rt: DockerRuntime, service: DockerService) -> str:
             )
         return service.image
     tag = f"proxyd-{service.service_name}:latest"
-    await rt.client.build_image(
-        _build_context(service.dockerfile_path or ""), _dockerfile_name(service), tag
-    )
+    context = await trio.to_thread.run_sync(_build_context, service.dockerfile_path or "")
+    await rt.client.build_image(context, _dockerfile_name(service), tag)
     return tag
 
 
