@@ -393,3 +393,15 @@ async def test_docker_that_comes_later_is_picked_up(start_proxyd, docker_daemon,
 
     await wait_for(exited, timeout=20)
     await gql('mutation { deleteService(name: "late") }')
+
+
+async def test_a_failing_build_says_why(dgql, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY nothing-here /x\n")
+    errors = await dgql.errors(
+        create_query("broken"),
+        {"input": {"name": "broken", "dockerfilePath": str(tmp_path / "Dockerfile")}},
+    )
+    assert errors[0]["extensions"]["code"] == "DOCKER_ERROR"
+    assert errors[0]["message"].startswith("the image build failed:")
+    assert "nothing-here" in errors[0]["message"]
+    assert (await dgql('query { service(name: "broken") { name } }'))["service"] is None

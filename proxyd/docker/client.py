@@ -184,7 +184,7 @@ class DockerClient:
         import io
 
         async def go(d: aiodocker.Docker):
-            await d.images.build(
+            return await d.images.build(
                 fileobj=io.BytesIO(context_tar),
                 encoding="application/x-tar",
                 path_dockerfile=dockerfile,
@@ -192,7 +192,13 @@ class DockerClient:
                 rm=True,
             )
 
-        await self.call(go, timeout=600)
+        try:
+            output = await self.call(go, timeout=600)
+        except DockerFailure as exc:
+            raise DockerFailure(f"the image build failed: {exc}", exc.status) from None
+        for item in output if isinstance(output, list) else [output]:
+            if isinstance(item, dict) and item.get("error"):
+                raise DockerFailure(f"the image build failed: {str(item['error']).strip()}", 400)
 
     # -- streams ---------------------------------------------------------------------------------
     @asynccontextmanager
