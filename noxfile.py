@@ -11,7 +11,7 @@ import nox
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-DEBIAN_TEST_PACKAGES = ["redis-server", "pebble", "chromium"]
+DEBIAN_TEST_PACKAGES = ["redis-server", "pebble", "chromium", "docker.io", "busybox-static"]
 DEBIAN_BENCH_PACKAGES = ["redis-server", "nginx-light", "wrk", "nghttp2-client"]
 
 
@@ -44,7 +44,9 @@ def serve(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite against real Redis and real proxyd processes."""
     ensure_debian_packages(
-        session, DEBIAN_TEST_PACKAGES, ["redis-server", "pebble", "pebble-challtestsrv", "chromium"]
+        session,
+        DEBIAN_TEST_PACKAGES,
+        ["redis-server", "pebble", "pebble-challtestsrv", "chromium", "dockerd", "busybox"],
     )
     session.install("-e", ".[test]")
     # pytest exits 5 when it collects no tests; nox fails on any non-zero exit, so an empty

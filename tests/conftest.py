@@ -3,6 +3,8 @@ tokens, a GraphQL client and an in-loop backend server."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,19 @@ async def backend(nursery):
     server = await start_backend(nursery)
     yield server
     server.shutdown.set()
+
+
+@pytest.fixture(scope="session")
+def docker_daemon(tmp_path_factory):
+    """A private dockerd (own data root, exec root and socket) with the busybox test image."""
+    from tests.support.docker import DockerDaemon
+
+    # Not under pytest's basetemp: concurrent pytest runs of one user rotate those directories.
+    workdir = Path(tempfile.mkdtemp(prefix="proxyd-dockerd-"))
+    daemon = DockerDaemon(workdir)
+    try:
+        daemon.build_test_image()
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -47,6 +47,7 @@ BINDING_MODULES = (
     "proxyd.api.logs_resolvers",
     "proxyd.api.tls_resolvers",
     "proxyd.api.oauth_resolvers",
+    "proxyd.api.docker_resolvers",
 )
 
 

@@ -23,6 +23,7 @@ class ApiContext:
     verifier: TokenVerifier
     certs: Any = None  # proxyd.tls certificate manager (TLS capability)
     request_log: Any = None  # proxyd.logs request log (logging capability)
+    docker: Any = None  # proxyd.docker DockerRuntime (Docker services and ports)
     identity: Identity | None = None
     auth_error: str | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from proxyd.cli import certs, logs, mcp, oauth, proxies, routes, services
+from proxyd.cli import certs, logs, mcp, oauth, ports, proxies, routes, services
 from proxyd.cli.errors import CliError
 from proxyd.cli.options import api_options
 from proxyd.config import SettingsError, load_settings
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     issue.set_defaults(func=_token_issue)
 
     api = api_options()
-    for group in (proxies, routes, services, logs, certs, oauth, mcp):
+    for group in (proxies, routes, services, ports, logs, certs, oauth, mcp):
         group.register(sub, api)
     return parser
 

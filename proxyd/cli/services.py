@@ -1,9 +1,11 @@
-"""`proxyd service external register|list|delete`: named upstream URLs routes can target."""
+"""`proxyd service external register|list|delete`: named upstream URLs routes can target;
+the Docker service commands come from proxyd.cli.docker_services."""
 
 from __future__ import annotations
 
 import argparse
 
+from proxyd.cli.docker_services import register_docker
 from proxyd.cli.options import call
 from proxyd.cli.output import print_json, print_table, report
 
@@ -51,6 +53,7 @@ def register(sub: argparse._SubParsersAction, api: argparse.ArgumentParser) -> N
     """Add the `service` command group (with its `external` subgroup)."""
     group = sub.add_parser("service", help="services routes can send requests to")
     kinds = group.add_subparsers(dest="service_kind", required=True, metavar="KIND")
+    register_docker(kinds, api)
     external = kinds.add_parser("external", help="external services: a name for an upstream URL")
     actions = external.add_subparsers(dest="service_command", required=True, metavar="ACTION")
 

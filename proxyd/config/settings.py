@@ -153,6 +153,33 @@ def _directory_url(name: str, raw: str) -> str:
     return value
 
 
+def _docker_host(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not re.match(r"^(unix://.+|tcp://[^/\s]+|https?://[^/\s]+)$", value):
+        raise SettingsError(
+            f"{name} must be unix:///path/to/docker.sock or tcp://host:port, not {raw!r}."
+        )
+    return value
+
+
+def _docker_api_version(name: str, raw: str) -> str:
+    value = raw.strip().lstrip("v")
+    if value != "auto" and not re.match(r"^1\.\d{1,2}$", value):
+        raise SettingsError(f"{name} must look like 1.41 (or be auto), not {raw!r}.")
+    return value
+
+
+def _memory_size(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value and not re.match(r"^\d+[bkmg]?$", value):
+        raise SettingsError(f"{name} must look like 512m or 1g (or be empty), not {raw!r}.")
+    return value
+
+
+def _port_list(name: str, raw: str) -> tuple[int, ...]:
+    return tuple(sorted({_port(name, p.strip()) for p in raw.split(",") if p.strip()}))
+
+
 def setting(env: str, default: str, parse: Callable[[str, str], Any], doc: str) -> Any:
     """Declare one setting: its environment name, default (as text), parser and description."""
     return attrs.field(
@@ -588,6 +615,52 @@ class Settings:
         "1000",
         _positive_int,
         "Recent application log lines kept in memory for the applicationLogs GraphQL query.",
+    )
+    # -- Docker services and ports (proxyd.docker, proxyd.ports) ---------------------------------
+    docker_host: str = setting(
+        "DOCKER_HOST",
+        "unix:///var/run/docker.sock",
+        _docker_host,
+        "Docker daemon proxyd manages services on (unix:///path or tcp://host:port).",
+    )
+    docker_api_version: str = setting(
+        "DOCKER_API_VERSION",
+        "1.41",
+        _docker_api_version,
+        "Docker Engine API version to speak (1.41 is Docker 20.10), or auto.",
+    )
+    docker_labels: bool = setting(
+        "DOCKER_LABELS",
+        "false",
+        _bool,
+        "Create proxies for containers that carry proxyd.hostname labels, while they run.",
+    )
+    docker_stop_timeout: int = setting(
+        "DOCKER_STOP_TIMEOUT",
+        "10",
+        _positive_int,
+        "Seconds a service's container gets to stop after SIGTERM before it is killed.",
+    )
+    docker_default_memory: str = setting(
+        "DOCKER_DEFAULT_MEMORY",
+        "512m",
+        _memory_size,
+        "Memory limit of services created without one (empty: no limit).",
+    )
+    port_range_start: int = setting(
+        "PORT_RANGE_START",
+        "11000",
+        _port,
+        "First host port services may be given (explicitly or by allocation).",
+    )
+    port_range_end: int = setting(
+        "PORT_RANGE_END", "65535", _port, "Last host port services may be given."
+    )
+    restricted_ports: tuple[int, ...] = setting(
+        "RESTRICTED_PORTS",
+        "22,25,53,80,443,3306,5432,6379,27017",
+        _port_list,
+        "Host ports never given to services (comma-separated).",
     )
 
     @property

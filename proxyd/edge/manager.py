@@ -37,6 +37,8 @@ class ProxyManager:
         self.auth = ProxyAuth(settings, store, self._proxy)  # checks for auth-enabled proxies
         self.routes = RouteTable([])
         self.services: dict[str, str] = {}
+        # Docker services (proxyd.docker): name -> URL, ServiceDown, or None when unknown.
+        self.service_lookup: Callable[[str], Any] = lambda name: None
         self._nursery: trio.Nursery | None = None
         self._lock = trio.Lock()
         self.remote_hosts = frozenset(
@@ -143,8 +145,21 @@ class ProxyManager:
         if kind == "hostname":
             app = self.proxies.get(value)
             if app is None or app.proxy.hostname == proxy.hostname:
-                return None if app is None else app.proxy.target_url
+                return None if app is None else self.proxy_target(app.proxy)
             return app
-        if value in INTERNAL_SERVICES:
+        return self.resolve_service(value)
+
+    def resolve_service(self, name: str) -> Any:
+        """A service's URL (Docker, external or internal), a ServiceDown marker, or None."""
+        if name in INTERNAL_SERVICES:
             return "internal://api"
-        return self.services.get(value)
+        found = self.service_lookup(name)
+        return found if found is not None else self.services.get(name)
+
+    def proxy_target(self, proxy: Proxy) -> Any:
+        """Where a request that no route takes goes: the proxy's target URL, resolved when it
+        names a service (service://NAME)."""
+        url = proxy.target_url
+        if url.startswith("service://"):
+            return self.resolve_service(url[10:])
+        return url

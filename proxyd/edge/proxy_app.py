@@ -33,6 +33,7 @@ from proxyd.edge.upstream import new_pool, parse_target
 from proxyd.edge.websocket import forward_websocket
 from proxyd.logs.hotpath import observe
 from proxyd.store.models import Proxy, Route
+from proxyd.store.service_models import ServiceDown
 
 log = logging.getLogger("proxyd.edge.proxy")
 
@@ -65,6 +66,8 @@ class Manager(Protocol):
     issuer_host: str
 
     def resolve_target(self, route: Route, proxy: Proxy) -> Any: ...
+
+    def proxy_target(self, proxy: Proxy) -> Any: ...
 
     def is_internal(self, url: str) -> bool: ...
 
@@ -159,10 +162,15 @@ class ProxyApp:
                 extra = {**(extra or {}), **outcome.headers}
         path = scope["path"]
         route = RouteTable.match(manager.routes.for_proxy(proxy), scope.get("method", "GET"), path)
-        target = manager.resolve_target(route, proxy) if route else proxy.target_url
+        target = manager.resolve_target(route, proxy) if route else manager.proxy_target(proxy)
         if target is None:
+            what = f"route {route.route_id}" if route else f"proxy {proxy.hostname}"
+            await _refuse(scope, send, 502, f"502 Bad Gateway: {what} has no target.")
+            return
+        if isinstance(target, ServiceDown):  # a Docker service whose container is not running
+            word = "stopped" if target.status in ("exited", "created", "dead") else target.status
             await _refuse(
-                scope, send, 502, f"502 Bad Gateway: route {route.route_id} has no target."
+                scope, send, 503, f"503 Service Unavailable: service {target.name} is {word}."
             )
             return
         if isinstance(target, ProxyApp):

@@ -26,6 +26,7 @@ from proxyd import __version__
 from proxyd.api.app import create_api_app
 from proxyd.api.context import ApiContext
 from proxyd.config import Settings
+from proxyd.docker.runtime import DockerRuntime
 from proxyd.edge.dispatcher import Dispatcher
 from proxyd.edge.h1 import EdgeLimits
 from proxyd.edge.listener import serve_asgi
@@ -168,6 +169,11 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
     request_log = RequestLog(settings, redis_url)
     context.request_log = request_log
     manager.request_log = request_log if settings.request_logging else None
+    # Docker capability: services, ports and token gateways; the edge resolves service targets
+    # through docker.lookup (in memory).
+    docker = DockerRuntime(settings, store, bus)
+    context.docker = docker
+    manager.service_lookup = docker.lookup
     manager.api_app = create_api_app(context)
     shutdown = trio.Event()
     ports: dict = {}
@@ -176,6 +182,7 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
         # TLS capability: start the certificate store loader and the renewal loop here.
         await services.start(functools.partial(supervise, "certificate manager", certs.run))
         services.start_soon(functools.partial(supervise, "renewal loop", certs.renew_forever))
+        await services.start(functools.partial(supervise, "docker runtime", docker.run))
         # Logging capability: start the request-log writer here.
         if settings.request_logging:
             await services.start(

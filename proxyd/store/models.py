@@ -124,7 +124,10 @@ class Proxy:
 
     def validate(self) -> None:
         self.hostname = normalize_hostname(self.hostname)
-        if not self.target_url.startswith("internal://"):
+        if self.target_url.startswith("service://"):  # a Docker or external service by name
+            if not _NAME.match(self.target_url[len("service://") :]):
+                raise ValidationError(f"targetUrl {self.target_url!r} names no valid service.")
+        elif not self.target_url.startswith("internal://"):
             self.target_url = check_url("targetUrl", self.target_url)
         _choice("authMode", self.auth_mode, AUTH_MODES)
         _choice("routeMode", self.route_mode, ROUTE_MODES)
