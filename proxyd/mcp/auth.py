@@ -29,6 +29,8 @@ import attrs
 from proxyd.config import Settings
 from proxyd.oauth.tokens import Identity, InvalidToken, TokenVerifier
 
+IDENTITY_KEY = "proxyd.identity"  # where the ASGI scope carries the caller to the tools
+
 MCP_PATH = "/mcp"
 PRM_PATH = "/.well-known/oauth-protected-resource"
 SCOPES = ("user", "admin")

@@ -14,37 +14,56 @@ import json
 from typing import Any
 
 import trio
-from mcp.server.transport_security import TransportSecuritySettings
 
-from proxyd.mcp.auth import MCP_PATH, PRM_PATH, McpAuth
-from proxyd.mcp.server import IDENTITY_KEY, build_server
+from proxyd.mcp.auth import IDENTITY_KEY, MCP_PATH, PRM_PATH, McpAuth
 from proxyd.oauth.tokens import Identity
 
 MAX_BODY = 1024 * 1024
 
 
 class McpEndpoint:
+    """The SDK (and its dependencies, tens of MB) is loaded, and its session manager started in
+    the API server's nursery, on the first authenticated request to /mcp: a process whose /mcp
+    is never used does not carry it."""
+
     def __init__(self, base: Any) -> None:
+        self.base = base
         self.auth = McpAuth(
             base.settings, base.verifier, lambda jti: base.manager.auth.is_revoked(jti)
         )
-        self.server = build_server(base)
-        # Host/Origin checks: the bearer token (never a cookie) is what authorizes a request,
-        # and the resource URL is derived from the Host by proxyd.mcp.auth.
-        self.app = self.server.streamable_http_app(
-            streamable_http_path=MCP_PATH,
-            stateless_http=True,
-            json_response=False,
-            max_request_body_size=MAX_BODY,
-            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        )
-        self.running = trio.Event()
+        self.app: Any = None
+        self.nursery: trio.Nursery | None = None
+        self._starting = trio.Lock()
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        async with self.server.session_manager.run():
-            self.running.set()
+        """Hold the nursery the SDK's session manager will run in once /mcp is first used."""
+        async with trio.open_nursery() as self.nursery:
             task_status.started()
             await trio.sleep_forever()
+
+    async def _ensure_started(self) -> bool:
+        async with self._starting:
+            if self.app is not None:
+                return True
+            if self.nursery is None:
+                return False
+            from mcp.server.transport_security import TransportSecuritySettings
+
+            from proxyd.mcp.server import build_server
+
+            server = build_server(self.base)
+            # Host/Origin checks: the bearer token (never a cookie) is what authorizes a request,
+            # and the resource URL is derived from the Host by proxyd.mcp.auth.
+            app = server.streamable_http_app(
+                streamable_http_path=MCP_PATH,
+                stateless_http=True,
+                json_response=False,
+                max_request_body_size=MAX_BODY,
+                transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            )
+            await self.nursery.start(_hold_session_manager, server)
+            self.app = app
+            return True
 
     def wrap(self, inner: Any) -> Any:
         async def asgi(scope: dict, receive: Any, send: Any) -> None:
@@ -75,7 +94,7 @@ class McpEndpoint:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        if not self.running.is_set():
+        if self.app is None and not await self._ensure_started():
             await _send(send, 503, b'{"error": "the MCP endpoint is starting"}', [])
             return
         await self.app(dict(scope, **{IDENTITY_KEY: result}), receive, send)
@@ -89,3 +108,11 @@ async def _send(send: Any, status: int, body: bytes, extra: list) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _hold_session_manager(
+    server: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED
+) -> None:
+    async with server.session_manager.run():
+        task_status.started()
+        await trio.sleep_forever()

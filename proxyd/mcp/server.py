@@ -27,9 +27,9 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from proxyd import __version__
 from proxyd.manage import ManageError
 from proxyd.manage.errors import REDIS_UNAVAILABLE
+from proxyd.mcp.auth import IDENTITY_KEY
 from proxyd.oauth.tokens import Identity
 
-IDENTITY_KEY = "proxyd.identity"
 TOOL_TIMEOUT = 10  # seconds; certificate tools add the time they follow an order
 log = logging.getLogger("proxyd.mcp")
 
