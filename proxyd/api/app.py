@@ -106,6 +106,9 @@ def create_api_app(base: ApiContext) -> QuartTrio:
 
     @app.post("/graphql")
     async def graphql_http() -> Response:
+        # Read the body first: answering a keep-alive request before its body has arrived can
+        # leave hypercorn's connection stuck, so the next request on it never gets an answer.
+        body = await request.get_data(as_text=True)
         try:
             context = await context_for(request.headers.get("Authorization"))
         except AuthFailed as exc:
@@ -115,7 +118,6 @@ def create_api_app(base: ApiContext) -> QuartTrio:
                 401,
                 {"WWW-Authenticate": 'Bearer realm="proxyd", error="invalid_token"'},
             )
-        body = await request.get_data(as_text=True)
         try:
             data = json.loads(body)
         except ValueError:
