@@ -25,6 +25,7 @@ class ApiContext:
     request_log: Any = None  # proxyd.logs request log (logging capability)
     identity: Identity | None = None
     auth_error: str | None = None
+    limits: Any = None  # proxyd.api.limits.Limits: set by the API app for every operation
 
     def require(self, scope: str) -> Identity:
         if self.identity is None:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import coredis
+import trio
 from ariadne import MutationType, ObjectType, QueryType, ScalarType, SubscriptionType
 
 from proxyd import __version__
@@ -94,8 +95,10 @@ async def resolve_health(_, info) -> dict[str, Any]:
 
 
 async def health_report(context: ApiContext) -> dict[str, Any]:
+    redis_ok = False
     try:
-        redis_ok = bool(await context.store.redis.ping())
+        with trio.move_on_after(0.5):  # a hung Redis is an unreachable one
+            redis_ok = bool(await context.store.redis.ping())
     except (OSError, coredis.exceptions.RedisError):
         redis_ok = False
     return {
