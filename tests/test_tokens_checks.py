@@ -215,10 +215,14 @@ def test_jwks_publishes_the_configured_key_and_only_retained_old_ones(start_prox
 
 
 def test_fresh_start_with_a_configured_key_generates_no_other_key(start_proxyd, redis_server):
-    b64, _ = _key_b64()
+    b64, key = _key_b64()
     proc = start_proxyd(OAUTH_ISSUER="http://proxyd.test", OAUTH_JWT_PRIVATE_KEY_B64=b64)
-    assert len(httpx.get(proc.api_url + "/jwks").json()["keys"]) == 1
-    assert redis_command(redis_server.port, "HLEN", "oauth:signing_keys") == b":1\r\n"
+    published = httpx.get(proc.api_url + "/jwks").json()["keys"]
+    expected = f"proxyd-{key.thumbprint()[:16]}"  # the kid of the configured key
+    assert [k["kid"] for k in published] == [expected]
+    assert published[0]["n"] == key.as_dict(private=False)["n"]
+    stored = redis_command(redis_server.port, "HKEYS", "oauth:signing_keys")
+    assert expected.encode() in stored and stored.startswith(b"*1\r\n"), stored
 
 
 # -- finding 7: redirect mode, proxyd's cookies and the token ----------------------------------------
