@@ -97,7 +97,9 @@ async def test_the_edge_keeps_serving_while_the_budget_is_spent(proxyd, user_tok
         async def heavy_load() -> None:
             for _ in range(3):
                 response = await post(gql, heavy)
-                assert response.status_code == 200, response.text
+                # Runs, or (on a busy machine) is cut at GRAPHQL_TIMEOUT with a coded error.
+                if response.status_code != 200:
+                    assert response.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
 
         async with trio.open_nursery() as nursery:
             for _ in range(4):

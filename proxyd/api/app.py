@@ -27,10 +27,10 @@ from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
 from proxyd.api.context import ApiContext
-from proxyd.api.execution import (
+from proxyd.api.execution import execute
+from proxyd.api.faults import (
     REDIS_UNAVAILABLE_MESSAGE,
     SERVICE_UNAVAILABLE,
-    execute,
     redis_unavailable,
     unavailable_response,
 )

@@ -16,7 +16,6 @@ from typing import Any, cast
 import trio
 from ariadne import format_error as ariadne_format_error
 from ariadne import graphql as ariadne_graphql
-from coredis.exceptions import ConnectionError as RedisConnectionError
 from graphql import (
     DocumentNode,
     ExecutionContext,
@@ -38,6 +37,13 @@ from graphql import execute as graphql_execute
 from graphql.execution.subscribe import create_source_event_stream
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, is_iterable
 
+from proxyd.api.faults import (
+    REDIS_UNAVAILABLE_MESSAGE,
+    SERVICE_UNAVAILABLE,
+    Probe,
+    redis_unavailable,
+    unavailable_response,
+)
 from proxyd.api.limits import (
     QUERY_TOO_COMPLEX,
     RATE_LIMITED,
@@ -77,7 +83,6 @@ CONFLICT = "CONFLICT"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
-SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 TIMEOUT = "TIMEOUT"
 ERROR_CODES = frozenset(
     {
@@ -94,31 +99,6 @@ ERROR_CODES = frozenset(
     }
 )
 INTERNAL_SERVER_ERROR_MESSAGE = "Internal server error"
-REDIS_UNAVAILABLE_MESSAGE = (
-    "Redis is not answering, so proxyd cannot read or change its configuration right now "
-    "(proxying goes on); try again shortly."
-)
-
-
-def redis_unavailable(exc: BaseException | None) -> bool:
-    """Whether exc (or an exception it groups or wraps) means Redis cannot be reached."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, BaseExceptionGroup):
-            return any(redis_unavailable(inner) for inner in exc.exceptions)
-        if isinstance(exc, RedisConnectionError | OSError | TimeoutError):
-            return True
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return False
-
-
-def unavailable_response() -> dict[str, Any]:
-    return {
-        "errors": [
-            {"message": REDIS_UNAVAILABLE_MESSAGE, "extensions": {"code": SERVICE_UNAVAILABLE}}
-        ]
-    }
 
 
 class ApiError(GraphQLError):
@@ -445,7 +425,7 @@ async def execute(
         )
 
     redis = getattr(getattr(context_value, "store", None), "redis", None)
-    probe = _Probe()
+    probe = Probe()
     response: dict[str, Any] | None = None
     with trio.move_on_after(limits.timeout):
         async with trio.open_nursery() as nursery:
@@ -478,20 +458,6 @@ async def execute(
     if SERVICE_UNAVAILABLE in codes:
         return unavailable_response()
     return response
-
-
-class _Probe:
-    """Pings Redis once, after a delay, to tell a slow operation from a Redis that hangs."""
-
-    answered = False
-
-    async def run(self, redis: Any, delay: float) -> None:
-        await trio.sleep(delay)
-        try:
-            await redis.ping()
-            self.answered = True
-        except Exception:  # noqa: BLE001 - any failure means Redis is not answering
-            return
 
 
 async def _run(
