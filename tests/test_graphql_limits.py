@@ -3,10 +3,12 @@ anything runs, tokens are rate limited, and the edge in the same process keeps s
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
 import trio
+from trio_websocket import open_websocket_url
 
 from tests.support.graphql import GraphQLClient
 
@@ -110,3 +112,30 @@ async def test_the_edge_keeps_serving_while_the_budget_is_spent(proxyd, user_tok
                 health = await http.get(proxyd.api_url + "/health")
                 served.append(health.status_code)
     assert served == [200] * 40
+
+
+async def test_websocket_operations_share_the_limits(start_proxyd):
+    proc = start_proxyd(GRAPHQL_RATE_LIMIT="3")
+    token = proc.token("user")
+    url = f"ws://127.0.0.1:{proc.api_port}/graphql"
+    async with open_websocket_url(url, subprotocols=["graphql-transport-ws"]) as ws:
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+        await ws.send_message(json.dumps(init))
+        assert json.loads(await ws.get_message())["type"] == "connection_ack"
+
+        async def run(op_id: str, query: str) -> dict:
+            message = {"id": op_id, "type": "subscribe", "payload": {"query": query}}
+            await ws.send_message(json.dumps(message))
+            with trio.fail_after(10):
+                return json.loads(await ws.get_message())
+
+        answer = await run("1", aliases("health { status }", 60))
+        assert answer["type"] == "error"
+        assert answer["payload"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        for op_id in ("2", "3"):
+            answer = await run(op_id, "{ health { status } }")
+            assert answer["type"] == "next", answer
+            assert json.loads(await ws.get_message())["type"] == "complete"
+        answer = await run("4", "{ health { status } }")
+        assert answer["type"] == "error"
+        assert answer["payload"][0]["extensions"]["code"] == "RATE_LIMITED"

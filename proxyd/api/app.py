@@ -35,7 +35,7 @@ from proxyd.api.faults import (
     unavailable_response,
 )
 from proxyd.api.graphql_ws import serve_graphql_ws
-from proxyd.api.limits import Limits, RateLimiter, retry_after
+from proxyd.api.limits import Limits, RateLimiter, rate_key, retry_after
 from proxyd.api.resolvers import health_report
 from proxyd.logs.metrics import METRICS_CONTENT_TYPE, render_metrics
 from proxyd.oauth.blueprint import oauth_blueprint
@@ -91,7 +91,7 @@ def create_api_app(base: ApiContext) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     schema = build_schema()
     limits = base.limits = base.limits or Limits.from_settings(base.settings)
-    rate = RateLimiter(limits.rate_per_minute)
+    rate = base.rate_limiter = base.rate_limiter or RateLimiter(limits.rate_per_minute)
     explorer_html = ExplorerGraphiQL(title="proxyd GraphQL").html(None)
     app.register_blueprint(oauth_blueprint(base))  # the OAuth 2.1 authorization server
 
@@ -131,6 +131,9 @@ def create_api_app(base: ApiContext) -> QuartTrio:
 
         if isinstance(exc, HTTPException):
             code = exc.code or 500
+            if code < 400:  # routing redirects keep their status and Location
+                location = exc.get_response().headers.get("Location")
+                return Response(b"", status=code, headers={"Location": location or "/"})
             return _error(f"{exc.name}.", exc.name.upper().replace(" ", "_"), code)
         if redis_unavailable(exc):
             log.warning("Redis unavailable on %s: %r", request.path, exc)
@@ -178,7 +181,7 @@ def create_api_app(base: ApiContext) -> QuartTrio:
                 )
         if context is None:
             return _error(REDIS_UNAVAILABLE_MESSAGE, SERVICE_UNAVAILABLE, 503)
-        wait = rate.take(authorization or "")
+        wait = rate.take(rate_key(context.identity))
         if wait:
             return _error(
                 f"too many operations with this token (GRAPHQL_RATE_LIMIT is "

@@ -232,6 +232,12 @@ class RateLimiter:
         return wait
 
 
+def rate_key(identity: Any) -> str:
+    """Whose bucket an operation takes from: the token's jti (else its subject)."""
+    claims = getattr(identity, "claims", None) or {}
+    return str(claims.get("jti") or getattr(identity, "subject", ""))
+
+
 def retry_after(wait: float) -> str:
     return str(max(1, math.ceil(wait)))
 
