@@ -161,5 +161,10 @@ async def test_redis_down_gives_coded_answers_never_html_and_recovers(
     proc, gql = await start_with(start_proxyd, own_redis, backend)
     own_redis.kill()
     await check_outage(proc, gql, "app.test")
+    # The OAuth routes of the same app answer JSON with one sentence too, never an HTML 500.
+    async with httpx.AsyncClient(timeout=10) as http:
+        jwks = await http.get(proc.api_url + "/jwks")
+    assert jwks.status_code == 503 and jwks.json()["error"] == "temporarily_unavailable"
+    assert jwks.json()["error_description"].startswith("Redis is not answering")
     own_redis.start()
     await check_recovered(proc, gql)
