@@ -246,13 +246,14 @@ async def test_redirect_mode_keeps_proxyd_cookies_and_token_from_the_backend(
         {"hostname": "web.test", "authMode": "redirect", "authExcludedPaths": ["/public/"]},
         {"hostname": "own.test", "authMode": "redirect", "resourceOverrideBackend": True},
     )
+    tokens: dict[str, str] = {}
     for host in ("web.test", "own.test"):
         browser = Browser({host: port})
         result = await trio.to_thread.run_sync(
             lambda b=browser, h=host: b.run(f"http://{h}:{port}/page", stop_prefix="never:")
         )
         assert result["_status"] == "200", result
-        token = browser.client.cookies.get("unified_auth_token")
+        token = tokens[host] = browser.client.cookies.get("unified_auth_token")
         assert token
         # The browser also carries the authorization server's cookies and one of the site's own.
         cookie = f"theme=dark; unified_auth_token={token}; proxyd_session=abc; __Host-proxyd_csrf=x"
@@ -276,6 +277,18 @@ async def test_redirect_mode_keeps_proxyd_cookies_and_token_from_the_backend(
             only_ours = {"Host": host, "Cookie": f"unified_auth_token={token}"}
             r = await http.get(f"{proc.http_url}/page", headers=only_ours)
         assert r.status_code == 200 and "cookie" not in upstream_headers(r)
+    # A token sent as Authorization is used by proxyd and not passed on; on an excluded path
+    # proxyd does not use the header, so the client's own credential reaches the backend.
+    async with httpx.AsyncClient(timeout=10) as http:
+        web = tokens["web.test"]
+        bearer = {"Host": "web.test", "Authorization": f"Bearer {web}", "Cookie": "theme=dark"}
+        r = await http.get(f"{proc.http_url}/page", headers=bearer)
+        assert r.status_code == 200 and "authorization" not in upstream_headers(r)
+        cookie = f"theme=dark; unified_auth_token={web}"
+        own_key = {"Host": "web.test", "Authorization": "Bearer backend-key", "Cookie": cookie}
+        r = await http.get(f"{proc.http_url}/public/a", headers=own_key)
+        seen = upstream_headers(r)
+        assert seen["authorization"] == ["Bearer backend-key"] and seen["cookie"] == ["theme=dark"]
 
 
 # -- finding 12: discovery from the resource's origin -------------------------------------------------

@@ -21,8 +21,9 @@ What goes upstream (every outcome that lets the request on, excluded paths inclu
 cookies are removed (the login cookie `auth_cookie_name`, with or without `__Host-`, and every
 `proxyd_*` cookie of the authorization server), and the Authorization header is removed unless
 the proxy sets `resource_override_backend` (the backend serves its own resource metadata and
-checks tokens itself); then the token is sent on, as `Authorization: Bearer`, also when it came
-from the login cookie.
+checks tokens itself; then the token is sent on, as `Authorization: Bearer`, also when it came
+from the login cookie) or the path is excluded from auth (proxyd did not use the header there,
+so it is the client's business with the backend).
 """
 
 from __future__ import annotations
@@ -181,8 +182,8 @@ class ProxyAuth:
     async def check(self, scope: dict, proxy: Proxy) -> Outcome:
         path = scope["path"]
         for prefix in proxy.auth_excluded_paths or ():
-            if path.startswith(prefix):
-                return Outcome(request_headers=self._upstream_headers(scope, proxy))
+            if path.startswith(prefix):  # public by configuration: a client's own Authorization
+                return Outcome(request_headers=self._upstream_headers(scope, proxy, True))
         if path == PRM_PATH or path.startswith(PRM_PATH + "/"):
             if not proxy.resource_override_backend:
                 return _json(200, self.metadata(scope, proxy, path[len(PRM_PATH) :]))
@@ -269,11 +270,13 @@ class ProxyAuth:
         return Outcome(headers=headers, request_headers=upstream, identity=identity)
 
     @staticmethod
-    def _upstream_headers(scope: dict, proxy: Proxy) -> list[tuple[bytes, bytes]]:
+    def _upstream_headers(
+        scope: dict, proxy: Proxy, keep_authorization: bool = False
+    ) -> list[tuple[bytes, bytes]]:
         """The request's headers without proxyd's cookies, and without Authorization unless the
         proxy sends the token on (resource_override_backend: the backend checks it itself)."""
         own = {proxy.auth_cookie_name.encode(), b"__Host-" + proxy.auth_cookie_name.encode()}
-        keep_token = proxy.resource_override_backend
+        keep_token = keep_authorization or proxy.resource_override_backend
         headers = []
         for name, value in scope["headers"]:
             if name == b"authorization" and not keep_token:
