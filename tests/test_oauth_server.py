@@ -250,7 +250,12 @@ def test_configured_signing_key_rotation_keeps_old_keys(start_proxyd, github, tm
     subprocess.run(["openssl", "genrsa", "-out", str(pem), "2048"], check=True, capture_output=True)
     key = base64.b64encode(pem.read_bytes()).decode()
     second = start_oauth_proxyd(
-        start_proxyd, github, name="rotated", issuer=first.api_url, OAUTH_JWT_PRIVATE_KEY_B64=key
+        start_proxyd,
+        github,
+        name="rotated",
+        issuer=first.api_url,
+        OAUTH_JWT_PRIVATE_KEY_B64=key,
+        OAUTH_JWT_RETAINED_KIDS=",".join(old_kids),  # only kept keys are published and accepted
     )
     new_token = second.token("user")
     kids = {k["kid"] for k in httpx.get(second.api_url + "/jwks").json()["keys"]}

@@ -3,7 +3,12 @@
 and the MCP endpoint /mcp (proxyd.mcp).
 
 Every GraphQL request needs a bearer token proxyd signed: a missing or invalid one gets HTTP 401
-with a GraphQL error coded UNAUTHENTICATED, before anything is executed.
+with a GraphQL error coded UNAUTHENTICATED, before anything is executed. Then the per-token rate
+limit (429, RATE_LIMITED) and the operation limits of proxyd.api.limits apply (QUERY_TOO_COMPLEX),
+and the operation has GRAPHQL_TIMEOUT seconds, authentication included (TIMEOUT, or 503
+SERVICE_UNAVAILABLE when Redis is not answering). /health answers within HEALTH_TIMEOUT seconds
+and reports Redis unreachable with 503. No route answers HTML errors: an unexpected exception is
+a JSON error with one sentence (503 when it means Redis is unreachable).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import trio
 from ariadne import load_schema_from_path, make_executable_schema
 from ariadne.explorer import ExplorerGraphiQL
 from graphql import GraphQLSchema
@@ -23,7 +29,14 @@ from quart_trio import QuartTrio
 
 from proxyd.api.context import ApiContext
 from proxyd.api.execution import execute
+from proxyd.api.faults import (
+    REDIS_UNAVAILABLE_MESSAGE,
+    SERVICE_UNAVAILABLE,
+    redis_unavailable,
+    unavailable_response,
+)
 from proxyd.api.graphql_ws import serve_graphql_ws
+from proxyd.api.limits import Limits, RateLimiter, rate_key, retry_after
 from proxyd.api.resolvers import health_report
 from proxyd.logs.metrics import METRICS_CONTENT_TYPE, render_metrics
 from proxyd.mcp.endpoint import McpEndpoint
@@ -33,6 +46,13 @@ from proxyd.oauth.tokens import InvalidToken
 log = logging.getLogger("proxyd.api")
 
 SCHEMA_PATH = Path(__file__).with_name("schema.graphql")
+HEALTH_TIMEOUT = 0.8  # seconds /health waits for Redis before reporting it unreachable
+STATUS_OF_CODE = {
+    "SERVICE_UNAVAILABLE": 503,
+    "RATE_LIMITED": 429,
+    "TIMEOUT": 504,
+    "QUERY_TOO_COMPLEX": 400,
+}
 
 
 class AuthFailed(Exception):
@@ -73,6 +93,8 @@ def create_api_app(base: ApiContext) -> QuartTrio:
     app = QuartTrio("proxyd")
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     schema = build_schema()
+    limits = base.limits = base.limits or Limits.from_settings(base.settings)
+    rate = base.rate_limiter = base.rate_limiter or RateLimiter(limits.rate_per_minute)
     explorer_html = ExplorerGraphiQL(title="proxyd GraphQL").html(None)
     app.register_blueprint(oauth_blueprint(base))  # the OAuth 2.1 authorization server
 
@@ -93,8 +115,44 @@ def create_api_app(base: ApiContext) -> QuartTrio:
 
     @app.get("/health")
     async def health() -> Response:
-        report = await health_report(base)
+        report = None
+        with trio.move_on_after(HEALTH_TIMEOUT):
+            report = await health_report(base)
+        if report is None:  # Redis hangs: health_report bounds its ping, this bounds the rest
+            report = {
+                "status": "degraded",
+                "instance": base.settings.instance,
+                "redis": "unreachable",
+                "proxies": len(base.manager.proxies),
+            }
         return _json(report, 200 if report["status"] == "ok" else 503)
+
+    @app.errorhandler(Exception)
+    async def unexpected(exc: Exception) -> Response:
+        """JSON with one sentence instead of Quart's HTML 500, on every route."""
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            code = exc.code or 500
+            if code < 400:  # routing redirects keep their status and Location
+                location = exc.get_response().headers.get("Location")
+                return Response(b"", status=code, headers={"Location": location or "/"})
+            return _error(f"{exc.name}.", exc.name.upper().replace(" ", "_"), code)
+        if redis_unavailable(exc):
+            log.warning("Redis unavailable on %s: %r", request.path, exc)
+            if request.path.startswith("/graphql"):
+                return _json(unavailable_response(), 503)
+            return _json(
+                {
+                    "error": "temporarily_unavailable",
+                    "error_description": REDIS_UNAVAILABLE_MESSAGE,
+                },
+                503,
+            )
+        log.exception("unexpected error on %s", request.path, exc_info=exc)
+        if request.path.startswith("/graphql"):
+            return _error("Internal server error.", "INTERNAL_SERVER_ERROR", 500)
+        return _json({"error": "server_error", "error_description": "internal server error."}, 500)
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -115,16 +173,32 @@ def create_api_app(base: ApiContext) -> QuartTrio:
 
     @app.post("/graphql")
     async def graphql_http() -> Response:
-        try:
-            context = await context_for(request.headers.get("Authorization"))
-        except AuthFailed as exc:
-            return _error(
-                str(exc),
-                "UNAUTHENTICATED",
-                401,
-                {"WWW-Authenticate": 'Bearer realm="proxyd", error="invalid_token"'},
-            )
+        # Read the body first: answering a keep-alive request before its body has arrived can
+        # leave hypercorn's connection stuck, so the next request on it never gets an answer.
         body = await request.get_data(as_text=True)
+        authorization = request.headers.get("Authorization")
+        context = None
+        with trio.move_on_after(limits.timeout):
+            try:
+                context = await context_for(authorization)
+            except AuthFailed as exc:
+                return _error(
+                    str(exc),
+                    "UNAUTHENTICATED",
+                    401,
+                    {"WWW-Authenticate": 'Bearer realm="proxyd", error="invalid_token"'},
+                )
+        if context is None:
+            return _error(REDIS_UNAVAILABLE_MESSAGE, SERVICE_UNAVAILABLE, 503)
+        wait = rate.take(rate_key(context.identity))
+        if wait:
+            return _error(
+                f"too many operations with this token (GRAPHQL_RATE_LIMIT is "
+                f"{limits.rate_per_minute} a minute); retry in {retry_after(wait)} s.",
+                "RATE_LIMITED",
+                429,
+                {"Retry-After": retry_after(wait)},
+            )
         try:
             data = json.loads(body)
         except ValueError:
@@ -135,7 +209,10 @@ def create_api_app(base: ApiContext) -> QuartTrio:
         if variables is not None and not isinstance(variables, dict):
             return _error("'variables' must be a JSON object.", "BAD_REQUEST", 400)
         result = await execute(schema, data["query"], variables, data.get("operationName"), context)
-        return _json(result, 200 if "data" in result else 400)
+        if "data" in result:
+            return _json(result)
+        code = ((result.get("errors") or [{}])[0].get("extensions") or {}).get("code")
+        return _json(result, STATUS_OF_CODE.get(code, 400))
 
     @app.websocket("/graphql")
     async def graphql_ws() -> None:

@@ -26,6 +26,8 @@ class ApiContext:
     docker: Any = None  # proxyd.docker DockerRuntime (Docker services and ports)
     identity: Identity | None = None
     auth_error: str | None = None
+    limits: Any = None  # proxyd.api.limits.Limits: set by the API app for every operation
+    rate_limiter: Any = None  # proxyd.api.limits.RateLimiter shared by HTTP and websocket
 
     def require(self, scope: str) -> Identity:
         if self.identity is None:

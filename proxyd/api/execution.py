@@ -37,6 +37,22 @@ from graphql import execute as graphql_execute
 from graphql.execution.subscribe import create_source_event_stream
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, is_iterable
 
+from proxyd.api.faults import (
+    REDIS_UNAVAILABLE_MESSAGE,
+    SERVICE_UNAVAILABLE,
+    Probe,
+    redis_unavailable,
+    unavailable_response,
+)
+from proxyd.api.limits import (
+    QUERY_TOO_COMPLEX,
+    RATE_LIMITED,
+    Limits,
+    TooComplex,
+    check_document,
+    expensive_middleware,
+)
+
 __all__ = [
     "BAD_USER_INPUT",
     "CONFLICT",
@@ -45,6 +61,10 @@ __all__ = [
     "INTERNAL_SERVER_ERROR",
     "INTERNAL_SERVER_ERROR_MESSAGE",
     "NOT_FOUND",
+    "QUERY_TOO_COMPLEX",
+    "RATE_LIMITED",
+    "SERVICE_UNAVAILABLE",
+    "TIMEOUT",
     "UNAUTHENTICATED",
     "ApiError",
     "TrioExecutionContext",
@@ -65,9 +85,23 @@ FORBIDDEN = "FORBIDDEN"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 DOCKER_UNAVAILABLE = "DOCKER_UNAVAILABLE"  # Docker cannot be reached (proxyd.docker)
 DOCKER_ERROR = "DOCKER_ERROR"  # Docker answered with an error
+TIMEOUT = "TIMEOUT"
 ERROR_CODES = frozenset(
-    {BAD_USER_INPUT, NOT_FOUND, CONFLICT, UNAUTHENTICATED, FORBIDDEN, INTERNAL_SERVER_ERROR}
-) | {DOCKER_UNAVAILABLE, DOCKER_ERROR}
+    {
+        BAD_USER_INPUT,
+        NOT_FOUND,
+        CONFLICT,
+        UNAUTHENTICATED,
+        FORBIDDEN,
+        INTERNAL_SERVER_ERROR,
+        SERVICE_UNAVAILABLE,
+        TIMEOUT,
+        QUERY_TOO_COMPLEX,
+        RATE_LIMITED,
+        DOCKER_UNAVAILABLE,
+        DOCKER_ERROR,
+    }
+)
 INTERNAL_SERVER_ERROR_MESSAGE = "Internal server error"
 
 
@@ -287,6 +321,12 @@ def _format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
     cause = _unexpected_cause(error)
     if cause is None:
         return ariadne_format_error(error, debug=False)
+    if redis_unavailable(cause):
+        logger.warning("Redis unavailable while resolving %s: %r", error.path, cause)
+        formatted = dict(error.formatted)
+        formatted["message"] = REDIS_UNAVAILABLE_MESSAGE
+        formatted["extensions"] = {"code": SERVICE_UNAVAILABLE}
+        return formatted
     logger.exception(
         "Unhandled exception while resolving GraphQL path %s", error.path, exc_info=cause
     )
@@ -304,6 +344,9 @@ def error_to_dict(exc: Exception) -> dict[str, Any]:
     """
     if isinstance(exc, GraphQLError):
         return _format_error(exc)
+    if redis_unavailable(exc):
+        logger.warning("Redis unavailable in the GraphQL API: %r", exc)
+        return unavailable_response()["errors"][0]
     logger.exception("Unhandled exception in GraphQL API", exc_info=exc)
     return {
         "message": INTERNAL_SERVER_ERROR_MESSAGE,
@@ -359,16 +402,89 @@ async def execute(
     syntax, validation and other request errors produce ``{"errors": [...]}`` without
     ``data``. Subscription operations are rejected (use ``subscribe``). As with ariadne, a
     callable ``root_value`` is called to produce the root value.
+
+    With ``context_value.limits`` (proxyd.api.limits.Limits) set, the document is checked
+    against them before it is validated, expensive resolvers share a per-process limiter, and
+    the operation gets ``limits.timeout`` seconds: past that it is cancelled and answered
+    SERVICE_UNAVAILABLE if Redis is not answering either, else TIMEOUT. When any field failed
+    because Redis is unreachable, the whole answer is one SERVICE_UNAVAILABLE error.
     """
+    limits: Limits | None = getattr(context_value, "limits", None)
+    try:
+        _check_request(query, variables, operation_name)
+        document = parse(query, max_tokens=limits.max_tokens if limits else None)
+        if limits is not None:
+            check_document(schema, document, variables, limits)
+    except TooComplex as error:
+        return _errors_only([error])
+    except GraphQLError as error:
+        if limits is not None and "tokens" in error.message and "more than" in error.message:
+            return _errors_only(
+                [TooComplex(f"the operation is longer than {limits.max_tokens} tokens.")]
+            )
+        return _errors_only([error])
+    if limits is None:
+        return await _run(
+            schema, query, document, variables, operation_name, context_value, root_value
+        )
+
+    redis = getattr(getattr(context_value, "store", None), "redis", None)
+    probe = Probe()
+    response: dict[str, Any] | None = None
+    with trio.move_on_after(limits.timeout):
+        async with trio.open_nursery() as nursery:
+            if redis is not None:
+                nursery.start_soon(probe.run, redis, limits.timeout / 2)
+            response = await _run(
+                schema,
+                query,
+                document,
+                variables,
+                operation_name,
+                context_value,
+                root_value,
+                middleware=[expensive_middleware(limits.expensive_concurrency)],
+            )
+            nursery.cancel_scope.cancel()
+    if response is None:
+        if redis is not None and not probe.answered:
+            return unavailable_response()
+        return _errors_only(
+            [
+                ApiError(
+                    f"the operation did not finish within {limits.timeout:g} s "
+                    "(GRAPHQL_TIMEOUT): ask for less.",
+                    TIMEOUT,
+                )
+            ]
+        )
+    codes = [(e.get("extensions") or {}).get("code") for e in response.get("errors") or ()]
+    if SERVICE_UNAVAILABLE in codes:
+        return unavailable_response()
+    return response
+
+
+async def _run(
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    context_value: Any,
+    root_value: Any,
+    middleware: list[Any] | None = None,
+) -> dict[str, Any]:
     try:
         _, response = await ariadne_graphql(
             schema,
             {"query": query, "variables": variables, "operationName": operation_name},
             context_value=context_value,
             root_value=root_value,
+            query_document=document,
             debug=False,
             logger=_ariadne_log,
             error_formatter=_format_error,
+            middleware=middleware,
             execution_context_class=TrioExecutionContext,
         )
     except Exception as exc:  # noqa: BLE001 - a bug outside resolvers; never leak it
@@ -390,9 +506,12 @@ async def subscribe(
     source event. ``aclose()`` on the generator closes the source stream. An exception raised
     by the source stream ends the generator after one final ``{"data": None, "errors": [...]}``.
     """
+    limits: Limits | None = getattr(context_value, "limits", None)
     try:
         _check_request(query, variables, operation_name)
-        document = parse(query)
+        document = parse(query, max_tokens=limits.max_tokens if limits else None)
+        if limits is not None:
+            check_document(schema, document, variables, limits)
     except GraphQLError as error:
         return _errors_only([error])
 

@@ -17,6 +17,7 @@ import trio
 from graphql import GraphQLError, GraphQLSchema, OperationType, get_operation_ast, parse
 
 from proxyd.api.execution import FORBIDDEN, UNAUTHENTICATED, error_to_dict, execute, subscribe
+from proxyd.api.limits import RATE_LIMITED, rate_key
 
 __all__ = ["SUBPROTOCOL", "serve_graphql_ws"]
 
@@ -178,6 +179,16 @@ class _Connection:
         query = payload["query"]
         variables = payload.get("variables")
         operation_name = payload.get("operationName")
+        rate = getattr(self._context, "rate_limiter", None)
+        identity = getattr(self._context, "identity", None)
+        if rate is not None and identity is not None and rate.take(rate_key(identity)):
+            if self._release(op_id, scope):
+                error = {
+                    "message": "too many operations with this token (GRAPHQL_RATE_LIMIT).",
+                    "extensions": {"code": RATE_LIMITED},
+                }
+                await self._send({"id": op_id, "type": "error", "payload": [error]})
+            return
 
         if not _is_subscription(query, operation_name):
             result = await execute(self._schema, query, variables, operation_name, self._context)

@@ -180,6 +180,10 @@ def _port_list(name: str, raw: str) -> tuple[int, ...]:
     return tuple(sorted({_port(name, p.strip()) for p in raw.split(",") if p.strip()}))
 
 
+def _names(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(filter(None, (p.strip() for p in raw.split(","))))
+
+
 def setting(env: str, default: str, parse: Callable[[str, str], Any], doc: str) -> Any:
     """Declare one setting: its environment name, default (as text), parser and description."""
     return attrs.field(
@@ -661,6 +665,66 @@ class Settings:
         "22,25,53,80,443,3306,5432,6379,27017",
         _port_list,
         "Host ports never given to services (comma-separated).",
+    )
+
+    # -- Token checks, GraphQL limits, Redis faults (security model) -------------------------------
+    oauth_clock_skew: float = setting(
+        "OAUTH_CLOCK_SKEW",
+        "30",
+        _non_negative_float,
+        "Seconds a token's nbf and iat may lie in the future (clocks of other machines).",
+    )
+    oauth_key_refresh_interval: float = setting(
+        "OAUTH_KEY_REFRESH_INTERVAL",
+        "10",
+        _positive_float,
+        "At most one reload of the signing keys from Redis per this many seconds when a token "
+        "names an unknown kid (keys are also reloaded on every reconcile).",
+    )
+    oauth_jwt_retained_kids: tuple = setting(
+        "OAUTH_JWT_RETAINED_KIDS",
+        "",
+        _names,
+        "With OAUTH_JWT_PRIVATE_KEY_B64 set: comma-separated kids of older keys that /jwks "
+        "still publishes and tokens may still be signed with (keys stay in Redis).",
+    )
+    graphql_timeout: float = setting(
+        "GRAPHQL_TIMEOUT",
+        "3",
+        _positive_float,
+        "Seconds a GraphQL operation may run (Redis waits included) before it is answered with "
+        "TIMEOUT, or SERVICE_UNAVAILABLE when Redis is not answering.",
+    )
+    graphql_max_aliases: int = setting(
+        "GRAPHQL_MAX_ALIASES", "50", _positive_int, "Aliased fields allowed in one operation."
+    )
+    graphql_max_fields: int = setting(
+        "GRAPHQL_MAX_FIELDS",
+        "1000",
+        _positive_int,
+        "Field selections allowed in one operation, fragments expanded.",
+    )
+    graphql_max_depth: int = setting(
+        "GRAPHQL_MAX_DEPTH", "15", _positive_int, "Nesting depth allowed in one operation."
+    )
+    graphql_max_cost: int = setting(
+        "GRAPHQL_MAX_COST",
+        "5000",
+        _positive_int,
+        "Cost budget of one operation: each field's cost times the list sizes and hours it asks "
+        "for (requestStats(hours: 744) costs 744).",
+    )
+    graphql_rate_limit: int = setting(
+        "GRAPHQL_RATE_LIMIT",
+        "600",
+        _positive_int,
+        "GraphQL operations per minute per token (and per process); bursts up to the same number.",
+    )
+    graphql_expensive_concurrency: int = setting(
+        "GRAPHQL_EXPENSIVE_CONCURRENCY",
+        "2",
+        _positive_int,
+        "Expensive resolvers (request statistics and log queries) running at once per process.",
     )
 
     @property

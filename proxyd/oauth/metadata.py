@@ -1,6 +1,7 @@
 """Authorization server metadata (RFC 8414), also as /.well-known/openid-configuration, in the
 root and path-suffixed forms for the issuer; /jwks (public signing keys, old ones kept so their
-tokens verify until they expire) and /userinfo.
+tokens verify until they expire; with OAUTH_JWT_PRIVATE_KEY_B64 only that key and the kids in
+OAUTH_JWT_RETAINED_KIDS) and /userinfo.
 """
 
 from __future__ import annotations
@@ -87,7 +88,13 @@ def register(bp: Blueprint, server: AuthServer) -> None:
         lifetime = max(
             server.settings.oauth_access_token_lifetime, 86400
         )  # also covers `proxyd token issue` tokens of up to a day
-        keyset = await published_keys(server.store.redis, lifetime)
+        settings = server.settings
+        keyset = await published_keys(
+            server.store.redis,
+            lifetime,
+            settings.oauth_jwt_private_key_b64,
+            settings.oauth_jwt_retained_kids,
+        )
         keys = []
         for key in keyset.keys:
             public = key.as_dict(private=False)

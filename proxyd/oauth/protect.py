@@ -9,13 +9,21 @@ events (every process applies every event).
 
 Checks, in order: excluded paths pass; /.well-known/oauth-protected-resource[/suffix] is answered
 (RFC 9728; resource = the exact public URL: request scheme, Host as sent, plus the suffix);
-Bearer token from the Authorization header only (a token in the query string is refused); then
-signature, exp, iss, audience (a URL naming this proxy's host, or one of auth_allowed_audiences),
-revocation, allowlists (users, emails, organizations) and scopes (one of auth_allowed_scopes).
-Mode passthrough lets requests without a valid token through without identity. The client's
-token is not forwarded upstream (the Authorization header is removed) unless the proxy sets
-`resource_override_backend` (the backend serves its own resource metadata and checks tokens
-itself), in which case the header is kept. Mode redirect behaves as forward for now.
+/.well-known/oauth-authorization-server[/suffix] passes without a token (the default route sends
+it to the API), so MCP clients can discover from the resource's origin; Bearer token from the
+Authorization header only (a token in the query string is refused; in mode redirect also the
+login cookie); then signature, exp, nbf, iat, iss, audience (a URL naming this proxy's host, or
+one of auth_allowed_audiences), revocation, allowlists (users, emails, organizations) and scopes
+(one of auth_allowed_scopes). Mode passthrough lets requests without a valid token through without
+identity.
+
+What goes upstream (every outcome that lets the request on, excluded paths included): proxyd's
+cookies are removed (the login cookie `auth_cookie_name`, with or without `__Host-`, and every
+`proxyd_*` cookie of the authorization server), and the Authorization header is removed unless
+the proxy sets `resource_override_backend` (the backend serves its own resource metadata and
+checks tokens itself; then the token is sent on, as `Authorization: Bearer`, also when it came
+from the login cookie) or the path is excluded from auth (proxyd did not use the header there,
+so it is the client's business with the backend).
 """
 
 from __future__ import annotations
@@ -39,6 +47,19 @@ from proxyd.store.models import Proxy
 from proxyd.store.repository import Store
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
+AS_METADATA_PATH = "/.well-known/oauth-authorization-server"
+OWN_COOKIE_PREFIXES = (b"proxyd_", b"__Host-proxyd_")  # the authorization server's cookies
+
+
+def _without_own_cookies(value: bytes, own: set[bytes]) -> bytes:
+    """A Cookie header value without proxyd's cookies (byte-exact for the others)."""
+    kept = []
+    for part in value.split(b";"):
+        name = part.strip().partition(b"=")[0].strip()
+        if not name or name in own or name.startswith(OWN_COOKIE_PREFIXES):
+            continue
+        kept.append(part.strip())
+    return b"; ".join(kept)
 
 
 @attrs.frozen
@@ -81,7 +102,7 @@ class ProxyAuth:
     ) -> None:
         self.settings = settings
         self.store = OAuthStore(store.redis)
-        self.verifier = TokenVerifier(store.redis, settings.issuer)
+        self.verifier = TokenVerifier.from_settings(store.redis, settings)
         self.revoked: dict[str, float] = {}
         # For browser logins (auth_mode redirect): the same operations the token endpoint uses.
         self.server = AuthServer(
@@ -95,7 +116,9 @@ class ProxyAuth:
 
     # -- revocation list ----------------------------------------------------------------------
     async def reload(self) -> None:
+        """At start and on every reconcile: the revocation list and the signing keys."""
         self.revoked = await self.store.revoked()
+        await self.verifier.refresh()
 
     def apply_event(self, data: dict[str, Any]) -> None:
         now = time.time()
@@ -159,12 +182,15 @@ class ProxyAuth:
     async def check(self, scope: dict, proxy: Proxy) -> Outcome:
         path = scope["path"]
         for prefix in proxy.auth_excluded_paths or ():
-            if path.startswith(prefix):
-                return Outcome()
+            if path.startswith(prefix):  # public by configuration: a client's own Authorization
+                return Outcome(request_headers=self._upstream_headers(scope, proxy, True))
         if path == PRM_PATH or path.startswith(PRM_PATH + "/"):
             if not proxy.resource_override_backend:
                 return _json(200, self.metadata(scope, proxy, path[len(PRM_PATH) :]))
-            return Outcome()
+            return Outcome(request_headers=self._upstream_headers(scope, proxy))
+        if path == AS_METADATA_PATH or path.startswith(AS_METADATA_PATH + "/"):
+            # Discovery from the resource's origin: the default route sends it to the API.
+            return Outcome(request_headers=self._upstream_headers(scope, proxy))
         redirect_mode = proxy.auth_mode == "redirect"
         if redirect_mode and path == browser_login.CALLBACK_PATH:
             return await browser_login.finish(self, scope, proxy, self._origin(scope, proxy))
@@ -174,8 +200,10 @@ class ProxyAuth:
                 kind, _, rest = value.decode("latin-1").partition(" ")
                 if kind.lower() == "bearer" and rest.strip():
                     token = rest.strip()
+        from_cookie = False
         if token is None and redirect_mode:
             token = browser_login.token_from_cookie(scope, proxy)
+            from_cookie = token is not None
         if token is None and b"access_token=" in scope.get("query_string", b""):
             bad_place = True
         passthrough = proxy.auth_mode == "passthrough"
@@ -184,7 +212,7 @@ class ProxyAuth:
             if login:
                 return await browser_login.start(self, scope, proxy, self._origin(scope, proxy))
             if passthrough:
-                return Outcome(request_headers=self._without_token(scope, proxy))
+                return Outcome(request_headers=self._upstream_headers(scope, proxy))
             if bad_place:
                 return self._challenge(
                     scope,
@@ -198,7 +226,7 @@ class ProxyAuth:
             identity = await self.verifier.verify(token, audience=None)
         except InvalidToken as exc:
             if passthrough:
-                return Outcome(request_headers=self._without_token(scope, proxy))
+                return Outcome(request_headers=self._upstream_headers(scope, proxy))
             if login:
                 return await browser_login.start(self, scope, proxy, self._origin(scope, proxy))
             return self._challenge(scope, proxy, 401, "invalid_token", str(exc))
@@ -220,7 +248,7 @@ class ProxyAuth:
                 return self._challenge(scope, proxy, 403, "access_denied", denied.rstrip("."))
         if problem:
             if passthrough:
-                return Outcome(request_headers=self._without_token(scope, proxy))
+                return Outcome(request_headers=self._upstream_headers(scope, proxy))
             return self._challenge(scope, proxy, 401, "invalid_token", problem)
         required = scope_rules.required_scopes(proxy)
         if required and not any(identity.has(s) for s in required):
@@ -236,15 +264,29 @@ class ProxyAuth:
                 f"{prefix}Scopes": " ".join(sorted(identity.scopes)),
                 f"{prefix}Client-Id": str(identity.client_id or ""),
             }
-        return Outcome(
-            headers=headers, request_headers=self._without_token(scope, proxy), identity=identity
-        )
+        upstream = self._upstream_headers(scope, proxy)
+        if from_cookie and proxy.resource_override_backend:
+            upstream.append((b"authorization", b"Bearer " + token.encode("latin-1")))
+        return Outcome(headers=headers, request_headers=upstream, identity=identity)
 
     @staticmethod
-    def _without_token(scope: dict, proxy: Proxy) -> list[tuple[bytes, bytes]]:
-        if proxy.resource_override_backend:
-            return scope["headers"]
-        return [(n, v) for n, v in scope["headers"] if n != b"authorization"]
+    def _upstream_headers(
+        scope: dict, proxy: Proxy, keep_authorization: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        """The request's headers without proxyd's cookies, and without Authorization unless the
+        proxy sends the token on (resource_override_backend: the backend checks it itself)."""
+        own = {proxy.auth_cookie_name.encode(), b"__Host-" + proxy.auth_cookie_name.encode()}
+        keep_token = keep_authorization or proxy.resource_override_backend
+        headers = []
+        for name, value in scope["headers"]:
+            if name == b"authorization" and not keep_token:
+                continue
+            if name == b"cookie":
+                value = _without_own_cookies(value, own)
+                if not value:
+                    continue
+            headers.append((name, value))
+        return headers
 
     @staticmethod
     def _audience_ok(aud: Any, proxy: Proxy) -> bool:

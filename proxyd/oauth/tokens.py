@@ -1,8 +1,10 @@
 """Access tokens: minting RS256 JWTs and verifying them locally with a small cache.
 
 Claims: iss, sub, aud, client_id, scope (space-separated), iat, exp, jti. Scope `admin` includes
-`user`. Verification needs no Redis round trip: keys are loaded once and refreshed when a token
-names an unknown kid; verified tokens are cached until they expire.
+`user`. Verification needs no Redis round trip: it uses public keys held in memory (see
+TokenVerifier for how and when they are reloaded); verified tokens are cached until they expire.
+Checks: RS256 only, a known kid, signature, exact iss, exp, nbf and iat (both with a clock skew
+of OAUTH_CLOCK_SKEW seconds), audience.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 
 import attrs
 import coredis
+import trio
+from coredis.exceptions import RedisError
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from proxyd.oauth.keys import current_signing_key, verification_keys
 
@@ -85,19 +88,86 @@ async def mint(
 
 
 class TokenVerifier:
-    """Verifies tokens against the stored keys; caches keys and results in memory."""
+    """Verifies tokens locally against public keys held in memory; caches results by token.
 
-    def __init__(self, redis: coredis.Redis, issuer: str, cache_size: int = 10000) -> None:
+    A kid not in memory costs nothing on the request path: the key set is reloaded from Redis
+    only by `refresh()` (called at start and on every reconcile), or on a miss at most once per
+    `refresh_interval` seconds (one reload at a time, bounded by a timeout; requests that find a
+    reload running do not wait for it); a kid that was not found is not looked for again for
+    `refresh_interval` seconds (negative cache, at most 1024 kids).
+    """
+
+    def __init__(
+        self,
+        redis: coredis.Redis,
+        issuer: str,
+        cache_size: int = 10000,
+        *,
+        leeway: float = 30.0,
+        refresh_interval: float = 10.0,
+        private_key_b64: str = "",
+        retained_kids: tuple[str, ...] = (),
+    ) -> None:
         self.redis = redis
         self.issuer = issuer
-        self._keys: KeySet | None = None
+        self.leeway = leeway
+        self.refresh_interval = refresh_interval
+        self._private_key_b64 = private_key_b64
+        self._retained = retained_kids
+        self._keys: dict[str, Any] = {}
+        self._last_refresh = -float("inf")
+        self._refreshing = False
+        self._unknown: OrderedDict[str, float] = OrderedDict()
         self._cache: OrderedDict[str, Identity] = OrderedDict()
         self._cache_size = cache_size
 
-    async def _keyset(self, kid: str | None) -> KeySet:
-        if self._keys is None or (kid and not any(k.kid == kid for k in self._keys.keys)):
-            self._keys = await verification_keys(self.redis)
-        return self._keys
+    @classmethod
+    def from_settings(cls, redis: coredis.Redis, settings: Any) -> TokenVerifier:
+        return cls(
+            redis,
+            settings.issuer,
+            leeway=settings.oauth_clock_skew,
+            refresh_interval=settings.oauth_key_refresh_interval,
+            private_key_b64=settings.oauth_jwt_private_key_b64,
+            retained_kids=settings.oauth_jwt_retained_kids,
+        )
+
+    async def refresh(self, timeout: float = 2.0) -> bool:
+        """Reload the public keys from Redis; False (keys unchanged) if Redis did not answer."""
+        if self._refreshing:
+            return False
+        self._refreshing = True
+        self._last_refresh = time.monotonic()
+        try:
+            with trio.move_on_after(timeout):
+                keyset = await verification_keys(self.redis, self._private_key_b64, self._retained)
+                self._keys = {key.kid: key for key in keyset.keys}
+                return True
+            return False
+        except (OSError, RedisError):
+            return False
+        finally:
+            self._refreshing = False
+
+    async def _key(self, kid: Any) -> Any:
+        if not isinstance(kid, str) or not 0 < len(kid) <= 128:
+            return None
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        now = time.monotonic()
+        if self._unknown.get(kid, 0.0) > now:
+            return None  # negative cache: looked for (and missed) less than an interval ago
+        if now - self._last_refresh >= self.refresh_interval:
+            await self.refresh()
+            key = self._keys.get(kid)
+            if key is not None:
+                return key
+        self._unknown[kid] = now + self.refresh_interval
+        self._unknown.move_to_end(kid)
+        if len(self._unknown) > 1024:
+            self._unknown.popitem(last=False)
+        return None
 
     async def verify(self, token: str, audience: str | None = MANAGEMENT_AUDIENCE) -> Identity:
         """The token's identity; audience None skips the audience check (the caller does it)."""
@@ -105,17 +175,27 @@ class TokenVerifier:
         cached = self._cache.get(token)
         if cached is not None and cached.claims["exp"] > now and _aud_ok(cached.claims, audience):
             return cached
+        if len(token) > 8192:
+            raise InvalidToken("the token is too long.")
         try:
             header = jws.extract_compact(token.encode()).headers()
-            keyset = await self._keyset(header.get("kid"))
-            decoded = jwt.decode(token, keyset, algorithms=["RS256"])
-        except (JoseError, ValueError, KeyError) as exc:
+            if header.get("alg") != "RS256":
+                raise InvalidToken("the token is not signed with RS256.")
+            key = await self._key(header.get("kid"))
+            if key is None:
+                raise InvalidToken("the token is signed with a key this server does not know.")
+            decoded = jwt.decode(token, key, algorithms=["RS256"])
+        except (JoseError, ValueError, KeyError, TypeError) as exc:
             raise InvalidToken(f"the token is not valid ({type(exc).__name__}).") from None
         claims = decoded.claims
         if claims.get("iss") != self.issuer:
             raise InvalidToken("the token was issued by someone else.")
-        if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
+        if not _number(claims.get("exp")) or claims["exp"] <= now:
             raise InvalidToken("the token has expired.")
+        if "nbf" in claims and (not _number(claims["nbf"]) or claims["nbf"] > now + self.leeway):
+            raise InvalidToken("the token is not valid yet (nbf is in the future).")
+        if "iat" in claims and (not _number(claims["iat"]) or claims["iat"] > now + self.leeway):
+            raise InvalidToken("the token claims to be issued in the future (iat).")
         if not _aud_ok(claims, audience):
             raise InvalidToken("the token is not meant for this API.")
         identity = Identity(
@@ -128,6 +208,10 @@ class TokenVerifier:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return identity
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _aud_ok(claims: dict, audience: str | None) -> bool:

@@ -157,8 +157,8 @@ async def _run_with_redis(settings: Settings, redis, redis_url: str, task_status
     created = await install_defaults(store)
     if created:
         log.info("first start: created %s", ", ".join(created))
-    await current_signing_key(redis)
-    verifier = TokenVerifier(redis, settings.issuer)
+    await current_signing_key(redis, settings.oauth_jwt_private_key_b64)
+    verifier = TokenVerifier.from_settings(redis, settings)
     manager = ProxyManager(settings, store, api_app=None, bus=bus)
     context = ApiContext(settings, store, manager, verifier)
     # TLS capability: build the certificate manager here and set context.certs.
