@@ -208,3 +208,28 @@ async def test_sigterm_closes_idle_connections_at_once_and_drains_in_flight(star
     idle.close()
     busy.close()
     assert proc.process.wait(10) == 0
+
+
+async def test_excluded_paths_match_whole_segments(proxyd, gql, tripwire):
+    await gql(
+        CREATE_PROXY,
+        {
+            "input": {
+                "hostname": "seg.test",
+                "targetUrl": tripwire.url,
+                "authEnabled": True,
+                "authExcludedPaths": ["/public"],
+            }
+        },
+    )
+    async with httpx.AsyncClient(base_url=proxyd.http_url, timeout=5) as client:
+        for _ in range(100):
+            if (await client.get("/public", headers={"Host": "seg.test"})).status_code == 200:
+                break
+            await trio.sleep(0.05)
+        assert (await client.get("/public/x", headers={"Host": "seg.test"})).status_code == 200
+        tripwire.reset()
+        for path in ("/publicity", "/public-secret", "/publicx/y"):
+            r = await client.get(path, headers={"Host": "seg.test"})
+            assert r.status_code == 401, path
+    assert not tripwire.snapshot()

@@ -12,12 +12,14 @@ import hmac
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
+from proxyd.oauth.outcome import Outcome
 from proxyd.oauth.pkce import s256
 from proxyd.oauth.store import new_secret
 
 if TYPE_CHECKING:
-    from proxyd.oauth.protect import Outcome, ProxyAuth
     from proxyd.store.models import Proxy
+
+ProxyAuth = Any  # proxyd.oauth.protect.ProxyAuth (which imports this module)
 
 CALLBACK_PATH = "/.proxyd/callback"
 CLIENT_PREFIX = "proxyd-proxy:"
@@ -48,8 +50,6 @@ def token_from_cookie(scope: dict, proxy: Proxy) -> str | None:
 
 
 def _redirect(location: str, cookie: str | None = None) -> Outcome:
-    from proxyd.oauth.protect import Outcome
-
     headers = [
         (b"location", location.encode("latin-1")),
         (b"cache-control", b"no-store"),
@@ -61,8 +61,6 @@ def _redirect(location: str, cookie: str | None = None) -> Outcome:
 
 
 def _text(status: int, message: str) -> Outcome:
-    from proxyd.oauth.protect import Outcome
-
     body = (message + "\n").encode()
     headers = (
         (b"content-type", b"text/plain; charset=utf-8"),

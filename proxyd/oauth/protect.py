@@ -34,15 +34,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import attrs
-
 from proxyd.config import Settings
 from proxyd.oauth import browser_login
 from proxyd.oauth import scopes as scope_rules
 from proxyd.oauth.github import GitHub
+from proxyd.oauth.outcome import Outcome
 from proxyd.oauth.server import AuthServer
 from proxyd.oauth.store import OAuthStore
-from proxyd.oauth.tokens import Identity, InvalidToken, TokenVerifier
+from proxyd.oauth.tokens import InvalidToken, TokenVerifier
 from proxyd.store.models import Proxy
 from proxyd.store.repository import Store
 
@@ -60,29 +59,6 @@ def _without_own_cookies(value: bytes, own: set[bytes]) -> bytes:
             continue
         kept.append(part.strip())
     return b"; ".join(kept)
-
-
-@attrs.frozen
-class Outcome:
-    """Either `status` != 0 (answer with status/headers/body) or go on with `headers` added
-    and `request_headers` as the request's headers."""
-
-    status: int = 0
-    response_headers: tuple[tuple[bytes, bytes], ...] = ()
-    body: bytes = b""
-    headers: dict[str, str] = attrs.Factory(dict)
-    request_headers: list[tuple[bytes, bytes]] | None = None
-    identity: Identity | None = None
-
-    async def send(self, scope: dict, send: Any) -> None:
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        await send(
-            {"type": "http.response.start", "status": self.status, "headers": self.response_headers}
-        )
-        body = b"" if scope.get("method") == "HEAD" else self.body
-        await send({"type": "http.response.body", "body": body})
 
 
 def _json(status: int, data: Any, extra: list[tuple[bytes, bytes]] | None = None) -> Outcome:
@@ -182,7 +158,7 @@ class ProxyAuth:
     async def check(self, scope: dict, proxy: Proxy) -> Outcome:
         path = scope["path"]
         for prefix in proxy.auth_excluded_paths or ():
-            if path.startswith(prefix):  # public by configuration: a client's own Authorization
+            if _under(path, prefix):  # public by configuration: a client's own Authorization
                 return Outcome(request_headers=self._upstream_headers(scope, proxy, True))
         if path == PRM_PATH or path.startswith(PRM_PATH + "/"):
             if not proxy.resource_override_backend:
@@ -301,3 +277,11 @@ class ProxyAuth:
             if host and host.lower() == proxy.hostname:
                 return True
         return False
+
+
+def _under(path: str, prefix: str) -> bool:
+    """Excluded paths match like route prefixes: `/public` is `/public` and `/public/...`, never
+    `/publicity`; `/public/` is `/public/...` only. The path is the edge's normalised one."""
+    if prefix.endswith("/"):
+        return path.startswith(prefix)
+    return path == prefix or path.startswith(prefix + "/")
