@@ -5,8 +5,10 @@ at once, requests in flight finish)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
+import threading
 import time
 
 import h2.config
@@ -233,3 +235,65 @@ async def test_excluded_paths_match_whole_segments(proxyd, gql, tripwire):
             r = await client.get(path, headers={"Host": "seg.test"})
             assert r.status_code == 401, path
     assert not tripwire.snapshot()
+
+
+class _RawBackend:
+    """A backend that answers every request with the exact bytes it was given (one per
+    connection), to send responses whose framing is hostile."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                data = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    conn.sendall(self.answer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize(
+    "answer, body",
+    [
+        (
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5\r\nhello\r\n0\r\n\r\n"
+            ),
+            b"hello",
+        ),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello!!", None),
+    ],
+    ids=["te-and-cl", "conflicting-cl"],
+)
+async def test_hostile_upstream_framing_never_reaches_the_client(proxyd, gql, answer, body):
+    backend = _RawBackend(answer)
+    try:
+        await gql(CREATE_PROXY, {"input": {"hostname": "evil.test", "targetUrl": backend.url}})
+        await _serving(proxyd.http_url, "evil.test")
+        async with httpx.AsyncClient(timeout=5) as client:
+            r = await client.get(proxyd.http_url + "/x", headers={"Host": "evil.test"})
+        if body is None:
+            assert r.status_code == 502, r.text  # conflicting lengths: refused
+        else:
+            assert r.status_code == 200 and r.content == body
+            assert r.headers.get("content-length") in (None, str(len(body)))
+    finally:
+        backend.close()

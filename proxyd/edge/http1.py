@@ -366,6 +366,9 @@ class ConnectionPool:
                 continue  # 100 Continue and friends: the real response follows
             break
         framing, remaining = _framing(method, status, headers)
+        if framing in ("chunked", "close"):
+            # The client gets proxyd's own framing; a Content-Length beside chunked is void.
+            headers = [(n, v) for n, v in headers if n != b"content-length"]
         if framing == "close":
             keep_alive = False
         return Response(
@@ -451,17 +454,29 @@ def request_head(method: str, target: bytes, headers: list[tuple[bytes, bytes]])
 
 
 def _framing(method: str, status: int, headers) -> tuple[str, int]:
+    """How the response body is delimited: ("none"|"length"|"chunked"|"close", length).
+
+    Strict like the client side of the edge: Transfer-Encoding must end in chunked (else the
+    body runs to the close), and Content-Length must be one plain number (repeated values must
+    agree); a response that has both is read as chunked and its Content-Length is not passed on.
+    """
+    encodings = [v for n, v in headers if n == b"transfer-encoding"]
+    lengths = {v.strip() for n, v in headers if n == b"content-length"}
+    if encodings:
+        last = b",".join(encodings).split(b",")[-1].strip().lower()
+        if method == "HEAD" or status in NO_BODY_STATUSES or 100 <= status < 200:
+            return "none", 0
+        return ("chunked", 0) if last == b"chunked" else ("close", 0)
+    if len(lengths) > 1:
+        raise UpstreamProtocolError("conflicting content-length values")
+    length = None
+    if lengths:
+        value = lengths.pop()
+        if not value.isdigit():
+            raise UpstreamProtocolError("bad content-length")
+        length = int(value)
     if method == "HEAD" or status in NO_BODY_STATUSES or 100 <= status < 200:
         return "none", 0
-    length = None
-    for name, value in headers:
-        if name == b"transfer-encoding" and b"chunked" in value.lower():
-            return "chunked", 0
-        if name == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                raise UpstreamProtocolError("bad content-length") from None
     if length is None:
         return "close", 0
     return ("length", length) if length else ("none", 0)
