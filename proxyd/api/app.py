@@ -15,7 +15,6 @@ from typing import Any
 
 import attrs
 from ariadne import load_schema_from_path, make_executable_schema
-from ariadne.explorer import ExplorerGraphiQL
 from graphql import GraphQLSchema
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
@@ -24,6 +23,7 @@ from proxyd.api.context import ApiContext
 from proxyd.api.execution import execute
 from proxyd.api.graphql_ws import serve_graphql_ws
 from proxyd.api.resolvers import health_report
+from proxyd.api.webui import playground_response, webui_blueprint
 from proxyd.logs.metrics import METRICS_CONTENT_TYPE, render_metrics
 from proxyd.oauth.blueprint import oauth_blueprint
 from proxyd.oauth.tokens import InvalidToken
@@ -45,6 +45,7 @@ BINDING_MODULES = (
     "proxyd.api.logs_resolvers",
     "proxyd.api.tls_resolvers",
     "proxyd.api.oauth_resolvers",
+    "proxyd.api.webui_resolvers",
 )
 
 
@@ -70,7 +71,6 @@ def create_api_app(base: ApiContext) -> QuartTrio:
     app = QuartTrio("proxyd")
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     schema = build_schema()
-    explorer_html = ExplorerGraphiQL(title="proxyd GraphQL").html(None)
     app.register_blueprint(oauth_blueprint(base))  # the OAuth 2.1 authorization server
 
     async def context_for(authorization: str | None) -> ApiContext:
@@ -102,7 +102,8 @@ def create_api_app(base: ApiContext) -> QuartTrio:
 
     @app.get("/graphql")
     async def playground() -> Response:
-        return Response(explorer_html, content_type="text/html; charset=utf-8")
+        # GraphiQL, bundled from npm into the web UI's build (proxyd.api.webui): no CDN.
+        return playground_response()
 
     @app.post("/graphql")
     async def graphql_http() -> Response:
@@ -141,5 +142,7 @@ def create_api_app(base: ApiContext) -> QuartTrio:
             return await context_for(authorization)
 
         await serve_graphql_ws(websocket, schema, authenticate)
+
+    app.register_blueprint(webui_blueprint())  # last: its catch-all serves the single-page app
 
     return app
