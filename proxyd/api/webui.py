@@ -47,7 +47,7 @@ def content_security_policy(host: str | None) -> str:
     if host and _HOST.match(host):
         connect += f" ws://{host} wss://{host}"
     return (
-        f"default-src 'self'; connect-src {connect}; img-src 'self' data:; "
+        f"default-src 'self'; connect-src {connect}; img-src 'self' data:; font-src 'self' data:; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 

@@ -3,6 +3,7 @@
 import { createGraphiQLFetcher } from "@graphiql/toolkit";
 import { GraphiQL } from "graphiql";
 import "graphiql/graphiql.css";
+import "./playground.css";
 import { createElement } from "react";
 import { createRoot } from "react-dom/client";
 import { session } from "./session";

@@ -149,6 +149,7 @@ export function DataTable<T>(props: {
           {rows.length} of {props.rows.length}
         </span>
       </div>
+      <div class="scroll" tabIndex={0} role="region" aria-label={`${props.caption} table`}>
       <table>
         <caption class="sr-only">{props.caption}</caption>
         <thead>
@@ -197,6 +198,7 @@ export function DataTable<T>(props: {
           )}
         </tbody>
       </table>
+      </div>
     </div>
   );
 }

@@ -19,7 +19,7 @@ function statusTone(status: number): "ok" | "warn" | "bad" | "info" {
 
 export function LogTable(props: { rows: LogRow[]; onSelect?: (row: LogRow) => void; selected?: string | null; label: string }) {
   return (
-    <div class="table-wrap">
+    <div class="scroll" tabIndex={0} role="region" aria-label={`${props.label} (scrollable)`}>
       <table class="logs" aria-label={props.label}>
         <thead>
           <tr>

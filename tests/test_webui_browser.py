@@ -1,0 +1,308 @@
+"""The web UI in real headless Chromium (Playwright for Python, Debian's chromium) against a real
+proxyd and Redis: sign-in with a pasted token, creating, editing and deleting a proxy with a
+validation error shown next to its field, requests appearing in the live log view, the route
+matcher, a read-only session, GraphiQL with a query and a subscription, no request to any other
+origin, no console errors, and axe-core finding no serious or critical violations.
+
+Set UPDATE_SCREENSHOTS=1 to refresh the README's screenshots in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from proxyd.api.webui import DIST
+from tests.test_oauth_browser import CHROMIUM_ARGS, chromium_binary
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parents[1]
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+pytestmark = pytest.mark.skipif(
+    not (DIST / "index.html").is_file(), reason="the web UI is not built (npm run build in web/)"
+)
+
+
+@pytest.fixture
+def backend_url():
+    """A plain HTTP backend on loopback that answers every GET with 200."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"hello from the backend\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class Session:
+    """One browser context that may only reach proxyd, collecting console errors."""
+
+    def __init__(self, browser, origin: str, tmp: Path) -> None:
+        self.origin = origin
+        self.tmp = tmp
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+        self.context = browser.new_context(viewport={"width": 1200, "height": 800})
+        self.context.route("**/*", self._only_proxyd)
+        self.page = self.context.new_page()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.page.on("dialog", lambda dialog: dialog.accept())
+
+    def _only_proxyd(self, route) -> None:
+        if route.request.url.startswith(self.origin + "/"):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
+
+    def sign_in(self, token: str) -> None:
+        page = self.page
+        page.goto(self.origin + "/", wait_until="load")
+        page.get_by_label("Management token", exact=True).fill(token)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign out").wait_for(timeout=5000)
+
+    def go(self, path: str, heading: str) -> None:
+        self.page.get_by_role("navigation", name="Main").get_by_role("link", name=heading).click()
+        self.page.get_by_role("heading", level=1, name=heading).wait_for(timeout=5000)
+
+    def axe(self) -> list[str]:
+        if not AXE.is_file():
+            raise AssertionError("axe-core is missing: run npm ci in web/")
+        page = self.page
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.evaluate(AXE.read_text())  # through the devtools protocol: CSP stays enforced
+        results = page.evaluate(
+            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+            ".filter(v => ['serious', 'critical'].includes(v.impact))"
+            ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
+        )
+        return results
+
+    def shot(self, name: str) -> None:
+        folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else self.tmp
+        folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(folder / f"{name}.jpg"), type="jpeg", quality=55)
+
+
+@pytest.fixture
+def browser():
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=binary, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_admin_manages_a_proxy_and_sees_its_requests_live(proxyd, browser, backend_url, tmp_path):
+    ui = Session(browser, proxyd.api_url, tmp_path)
+    page = ui.page
+    ui.sign_in(proxyd.token("admin", subject="octo-admin"))
+    who = page.get_by_label("Signed in", exact=True)
+    assert "octo-admin" in who.inner_text() and "admin" in who.inner_text()
+    page.get_by_role("heading", level=1, name="Dashboard").wait_for()
+    assert ui.axe() == []
+    ui.shot("dashboard")
+
+    # create a proxy: first with a bad target (error next to its field), then a good one
+    ui.go("/proxies", "Proxies")
+    page.get_by_role("button", name="New proxy").click()
+    form = page.locator("#create-proxy")
+    form.get_by_label("Hostname", exact=True).fill("app.test")
+    form.get_by_label("Target URL", exact=True).fill("ftp://nowhere")
+    form.get_by_role("button", name="Create proxy").click()
+    error = form.locator("[data-field=targetUrl] .field-error")
+    error.wait_for(timeout=5000)
+    assert "targetUrl" in error.inner_text()
+    assert form.get_by_label("Target URL", exact=True).get_attribute("aria-invalid") == "true"
+    form.get_by_label("Target URL", exact=True).fill(backend_url)
+    form.get_by_role("button", name="Create proxy").click()
+    row = page.get_by_role("row").filter(has_text="app.test")
+    row.wait_for(timeout=5000)
+    assert "enabled" in row.inner_text() and backend_url in row.inner_text()
+    assert ui.axe() == []
+    ui.shot("proxies")
+
+    # the live tail shows requests sent through the proxy within 2 s
+    ui.go("/logs", "Request logs")
+    page.get_by_text("live", exact=True).wait_for(timeout=5000)
+    time.sleep(0.3)  # let the subscription reach the server
+    for n in range(3):
+        answer = httpx.get(f"{proxyd.http_url}/hello/{n}", headers={"Host": "app.test"})
+        assert answer.status_code == 200
+    started = time.monotonic()
+    live = page.get_by_role("table", name="Live requests")
+    live.get_by_text("/hello/2").wait_for(timeout=2000)
+    assert time.monotonic() - started < 2.0
+    assert live.get_by_text("/hello/0").is_visible()
+    live.get_by_text("/hello/1").click()
+    assert "/hello/1" in page.get_by_label("Request detail", exact=True).inner_text()
+    assert ui.axe() == []
+    ui.shot("logs")
+
+    # edit the proxy on its own page, then delete it
+    ui.go("/proxies", "Proxies")
+    page.get_by_role("link", name="app.test").click()
+    page.get_by_role("heading", level=1, name="app.test").wait_for()
+    edit = page.locator("#edit-proxy")
+    edit.get_by_label("Allowed GitHub users", exact=True).fill("octocat\nhubot")
+    edit.get_by_label("Preserve Host header", exact=True).check()
+    edit.get_by_role("button", name="Save changes").click()
+    page.get_by_role("status").filter(has_text="Saved.").wait_for(timeout=5000)
+    stored = proxyd_proxy(proxyd, "app.test")
+    assert stored["authRequiredUsers"] == ["octocat", "hubot"]
+    assert stored["preserveHostHeader"] is True
+    assert ui.axe() == []
+    ui.shot("proxy")
+    page.get_by_role("button", name="Delete", exact=True).first.click()
+    page.get_by_role("heading", level=1, name="Proxies").wait_for(timeout=5000)
+    page.get_by_role("link", name="localhost").wait_for(timeout=5000)
+    page.get_by_role("link", name="app.test").wait_for(state="detached", timeout=5000)
+    assert proxyd_proxy(proxyd, "app.test") is None
+
+    # the route matcher answers with the edge's decision
+    gql(
+        proxyd,
+        'mutation ($t: String!) { createProxy(input: {hostname: "m.test", targetUrl: $t}) '
+        "{ hostname } }",
+        t=backend_url,
+    )
+    gql(
+        proxyd,
+        'mutation { createRoute(input: {routeId: "api", pathPattern: "/api", '
+        'targetType: "url", targetValue: "http://127.0.0.1:9", priority: 80}) { routeId } }',
+    )
+    ui.go("/routes", "Routes")
+    page.get_by_label("Hostname", exact=True).fill("m.test")
+    page.get_by_label("Path", exact=True).fill("/api/users")
+    page.get_by_role("button", name="Match").click()
+    answer = page.locator(".match-answer")
+    answer.wait_for(timeout=5000)
+    assert "Route api" in answer.inner_text() and "route api wins" in answer.inner_text()
+    page.get_by_label("Path", exact=True).fill("/apix")
+    page.get_by_role("button", name="Match").click()
+    page.get_by_text("The proxy's own target").wait_for(timeout=5000)
+    assert ui.axe() == []
+    ui.shot("routes")
+
+    for heading in ("Certificates", "OAuth", "Services", "Application logs", "Dashboard"):
+        ui.go("/", heading)
+        assert ui.axe() == [], heading
+
+    assert ui.blocked == [], "the UI asked for something outside proxyd"
+    assert ui.errors == []
+
+
+def gql(proxyd, query: str, **variables: str) -> dict:
+    answer = httpx.post(
+        proxyd.api_url + "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {proxyd.token('admin')}"},
+    ).json()
+    assert "errors" not in answer, answer
+    return answer["data"]
+
+
+def proxyd_proxy(proxyd, hostname: str) -> dict | None:
+    return gql(
+        proxyd,
+        "query ($h: String!) { proxy(hostname: $h) { hostname authRequiredUsers preserveHostHeader } }",
+        h=hostname,
+    )["proxy"]
+
+
+def test_user_scope_is_read_only(proxyd, browser, tmp_path):
+    gql(
+        proxyd,
+        'mutation { createProxy(input: {hostname: "ro.test", targetUrl: "http://127.0.0.1:9"}) { hostname } }',
+    )
+    ui = Session(browser, proxyd.api_url, tmp_path)
+    page = ui.page
+    ui.sign_in(proxyd.token("user", subject="viewer"))
+    assert "read-only" in page.get_by_label("Signed in", exact=True).inner_text()
+    ui.go("/proxies", "Proxies")
+    page.get_by_role("row").filter(has_text="ro.test").wait_for(timeout=5000)
+    for name in ("New proxy", "Disable", "Delete ro.test"):
+        button = page.get_by_role("button", name=name, exact=True).first
+        assert button.is_disabled(), name
+        assert "scope admin" in button.get_attribute("title")
+    # a mutation forced from the page's own context is refused by proxyd
+    answer = page.evaluate(
+        """async () => {
+            const token = JSON.parse(sessionStorage.getItem('proxyd.session')).token;
+            const r = await fetch('/graphql', {method: 'POST', headers: {
+                'Content-Type': 'application/json', Authorization: 'Bearer ' + token},
+                body: JSON.stringify({query: 'mutation { deleteProxy(hostname: "ro.test") }'})});
+            return await r.json();
+        }"""
+    )
+    assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert gql(proxyd, '{ proxy(hostname: "ro.test") { hostname } }')["proxy"] is not None
+    assert ui.blocked == [] and ui.errors == []
+
+
+EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror"
+
+
+def test_graphiql_runs_a_query_and_a_subscription(proxyd, browser, tmp_path):
+    """GraphiQL picks up the UI's token, runs a query, shows the docs, runs a subscription."""
+    gql(
+        proxyd,
+        'mutation { createProxy(input: {hostname: "gq.test", targetUrl: "http://127.0.0.1:9"}) { hostname } }',
+    )
+    ui = Session(browser, proxyd.api_url, tmp_path)
+    page = ui.page
+    ui.sign_in(proxyd.token("admin", subject="playground-user"))
+    page.goto(proxyd.api_url + "/graphql", wait_until="load")
+    page.wait_for_function(f"() => ({EDITOR}?.getValue() ?? '').includes('viewer')", timeout=10000)
+    page.locator(".graphiql-execute-button").click()
+    result = page.locator(".graphiql-response")
+    page.wait_for_function(
+        "() => document.querySelector('.graphiql-response').innerText.includes('playground-user')",
+        timeout=10000,
+    )
+    assert '"status": "ok"' in result.inner_text()
+    ui.shot("graphiql")
+    # the schema docs are browsable
+    page.get_by_role("button", name="Show Documentation Explorer").click()
+    page.get_by_text("Query", exact=True).first.wait_for(timeout=5000)
+    # a subscription over graphql-transport-ws
+    page.evaluate(f"() => {EDITOR}.setValue('subscription {{ events {{ eventType hostname }} }}')")
+    page.locator(".graphiql-execute-button").click()
+    time.sleep(0.5)
+    gql(proxyd, 'mutation { deleteProxy(hostname: "gq.test") }')
+    page.wait_for_function(
+        "() => document.querySelector('.graphiql-response').innerText.includes('proxy_deleted')",
+        timeout=10000,
+    )
+    assert ui.blocked == [] and ui.errors == []
