@@ -19,6 +19,8 @@ import httpx
 import pytest
 
 from proxyd.api.webui import DIST
+from tests.support.fake_github import FakeGitHub
+from tests.support.oauth import start_oauth_proxyd
 from tests.test_oauth_browser import CHROMIUM_ARGS, chromium_binary
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -56,8 +58,9 @@ def backend_url():
 class Session:
     """One browser context that may only reach proxyd, collecting console errors."""
 
-    def __init__(self, browser, origin: str, tmp: Path) -> None:
+    def __init__(self, browser, origin: str, tmp: Path, also: list[str] = ()) -> None:
         self.origin = origin
+        self.allowed = [origin + "/", *(url + "/" for url in also)]
         self.tmp = tmp
         self.blocked: list[str] = []
         self.errors: list[str] = []
@@ -69,7 +72,7 @@ class Session:
         self.page.on("dialog", lambda dialog: dialog.accept())
 
     def _only_proxyd(self, route) -> None:
-        if route.request.url.startswith(self.origin + "/"):
+        if route.request.url.startswith(tuple(self.allowed)):
             route.continue_()
         else:
             self.blocked.append(route.request.url)
@@ -306,3 +309,58 @@ def test_graphiql_runs_a_query_and_a_subscription(proxyd, browser, tmp_path):
         timeout=10000,
     )
     assert ui.blocked == [] and ui.errors == []
+
+
+@pytest.fixture
+def github():
+    fake = FakeGitHub().start()
+    yield fake
+    fake.stop()
+
+
+def test_sign_in_with_github_through_proxyds_authorization_server(
+    start_proxyd, github, browser, tmp_path
+):
+    """Authorization code + PKCE as the built-in client proxyd-web; tokens refreshed before expiry."""
+    proxyd = start_oauth_proxyd(
+        start_proxyd, github, OAUTH_ADMIN_USERS="alice", OAUTH_ACCESS_TOKEN_LIFETIME="8"
+    )
+    ui = Session(browser, proxyd.api_url, tmp_path, also=[github.url])
+    page = ui.page
+    page.goto(proxyd.api_url + "/", wait_until="load")
+    page.get_by_role("button", name="Sign in with GitHub").click()
+    # proxyd's consent page names the UI's client; approving goes to GitHub (the stand-in)
+    page.get_by_text("proxyd web UI").first.wait_for(timeout=5000)
+    page.locator("button[value=approve]").click()
+    page.get_by_role("button", name="Sign out").wait_for(timeout=10000)
+    assert page.url == proxyd.api_url + "/"
+    who = page.get_by_label("Signed in").inner_text()
+    assert "alice" in who and "admin" in who
+    stored = page.evaluate("() => JSON.parse(sessionStorage.getItem('proxyd.session'))")
+    assert stored["via"] == "github" and stored["refreshToken"]
+    assert page.evaluate("() => localStorage.length") == 0  # never localStorage
+    # the access token is replaced before it expires, and the new one works
+    page.wait_for_function(
+        "(old) => JSON.parse(sessionStorage.getItem('proxyd.session')).token !== old",
+        arg=stored["token"],
+        timeout=15000,
+    )
+    ui.go("/proxies", "Proxies")
+    page.get_by_role("link", name="localhost").wait_for(timeout=5000)
+    # the built-in client allows exactly the UI's callback and nothing else
+    evil = httpx.get(
+        proxyd.api_url + "/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "proxyd-web",
+            "redirect_uri": "https://evil.example/signin/callback",
+            "code_challenge": "a" * 43,
+            "code_challenge_method": "S256",
+        },
+    )
+    assert evil.status_code == 400 and "evil.example" not in evil.headers.get("location", "")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign in with GitHub").wait_for(timeout=5000)
+    assert page.evaluate("() => sessionStorage.getItem('proxyd.session')") is None
+    assert ui.errors == []
+    assert [u for u in ui.blocked if not u.startswith(github.url)] == []

@@ -143,6 +143,6 @@ def create_api_app(base: ApiContext) -> QuartTrio:
 
         await serve_graphql_ws(websocket, schema, authenticate)
 
-    app.register_blueprint(webui_blueprint())  # last: its catch-all serves the single-page app
+    app.register_blueprint(webui_blueprint(base))  # last: its catch-all serves the single-page app
 
     return app

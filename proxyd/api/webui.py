@@ -6,14 +6,29 @@ the wheel and sdist carry it (package data) and `pip install` users need no Node
 loaded from another origin: every response of the UI carries a Content-Security-Policy with
 `default-src 'self'`, plus the WebSocket origin of the request (for graphql-transport-ws), and
 refuses framing. Hashed files under assets/ are cached for a year; index.html is never cached.
+
+"Sign in with GitHub" runs proxyd's own authorization server with a built-in public client,
+`proxyd-web`, whose only redirect URI is exactly `<OAUTH_ISSUER>/signin/callback` (the app's
+callback page). GET /signin/github (re)registers that client (idempotent, so a deleted one comes
+back) and sends the browser to /authorize with the PKCE challenge and state the app made; the app
+exchanges the code at /token itself and keeps the tokens in sessionStorage.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-from quart import Blueprint, Response, request
+import coredis
+from quart import Blueprint, Response, redirect, request
+
+from proxyd.api.context import ApiContext
+from proxyd.oauth.store import OAuthStore
+
+log = logging.getLogger("proxyd.api")
 
 DIST = Path(__file__).with_name("web_dist")
 ASSETS = "assets"
@@ -112,6 +127,71 @@ def wants_html() -> bool:
     return accept.quality("text/html") > accept.quality("application/json")
 
 
+UI_CLIENT_ID = "proxyd-web"
+UI_CALLBACK_PATH = "/signin/callback"
+_PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_STATE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+
+
+def ui_client(issuer: str) -> dict[str, Any]:
+    """The web UI's OAuth client: public (PKCE, no secret), one exact redirect URI."""
+    return {
+        "client_id": UI_CLIENT_ID,
+        "client_name": "proxyd web UI",
+        "redirect_uris": [issuer + UI_CALLBACK_PATH],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "scope": "admin user",
+        "builtin": True,
+    }
+
+
+def _text(message: str, status: int) -> Response:
+    return Response(
+        message + "\n",
+        status=status,
+        content_type="text/plain; charset=utf-8",
+        headers=security_headers("no-store"),
+    )
+
+
+async def start_github_signin(base: ApiContext) -> Response:
+    issuer = base.settings.issuer
+    here = (request.headers.get("Host") or "").lower()
+    if urlsplit(issuer).netloc.lower() != here:
+        return _text(
+            f"Sign in with GitHub works on {issuer}/ (proxyd's OAuth issuer): open the web UI "
+            "there, or paste a management token here.",
+            409,
+        )
+    challenge = request.args.get("code_challenge", "")
+    state = request.args.get("state", "")
+    if not _PKCE_CHALLENGE.match(challenge) or not _STATE.match(state):
+        return _text("code_challenge (S256, 43 characters) and state are required.", 400)
+    try:
+        await OAuthStore(base.store.redis).put_client(ui_client(issuer), None)
+    except (OSError, coredis.exceptions.RedisError) as exc:
+        log.warning("cannot register the web UI's OAuth client: %s", exc)
+        return _text("proxyd cannot reach Redis right now; try again in a moment.", 503)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": UI_CLIENT_ID,
+            "redirect_uri": issuer + UI_CALLBACK_PATH,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": state,
+            "scope": "admin user",
+            "resource": issuer + "/",
+        }
+    )
+    response = redirect(f"{issuer}/authorize?{query}", 302)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 def playground_response() -> Response:
     """GraphiQL for a browser; a JSON client that GETs /graphql is told to POST."""
     if not wants_html():
@@ -127,8 +207,12 @@ def playground_response() -> Response:
     return _file(PLAYGROUND, "no-cache")
 
 
-def webui_blueprint() -> Blueprint:
+def webui_blueprint(base: ApiContext) -> Blueprint:
     bp = Blueprint("webui", __name__)
+
+    @bp.get("/signin/github")
+    async def signin_github() -> Response:
+        return await start_github_signin(base)
 
     @bp.get("/")
     async def index() -> Response:

@@ -1,7 +1,7 @@
 /** The app shell: sign-in (a pasted management token), the header (who, scopes, sign-out), the
  * navigation and the pages. */
 import { render } from "preact";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { GqlError, request } from "./client";
 import { ViewerQuery } from "./ops";
 import { AppLogsPage } from "./pages/applogs";
@@ -12,9 +12,10 @@ import { OAuthPage } from "./pages/oauth";
 import { ProxiesPage, ProxyPage } from "./pages/proxies";
 import { RoutesPage } from "./pages/routes";
 import { ServicesPage } from "./pages/services";
-import { onLinkClick, useLocation } from "./router";
+import { CALLBACK_PATH, finishGitHubSignIn, scheduleRefresh, signOut, startGitHubSignIn } from "./oauth";
+import { navigate, onLinkClick, useLocation } from "./router";
 import { session, setSession, type Session } from "./session";
-import { useSignal } from "./signal";
+import { signal, useSignal } from "./signal";
 import "./style.css";
 
 const NAV = [
@@ -41,13 +42,59 @@ export async function sessionFor(token: string, via: Session["via"], refreshToke
   };
 }
 
+/** Why the last session ended, shown on the sign-in page. */
+const notice = signal<string | null>(null);
+
+session.subscribe((value) => scheduleRefresh(value, (message) => notice.set(message)));
+scheduleRefresh(session.get(), (message) => notice.set(message));
+
+function GitHubCallback({ query }: { query: URLSearchParams }) {
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    finishGitHubSignIn(query)
+      .then(async (answer) => {
+        setSession(await sessionFor(answer.access_token, "github", answer.refresh_token));
+        navigate("/", true);
+      })
+      .catch((err: Error) => setError(err.message));
+    // the query of this one callback page never changes
+  }, []);
+  return (
+    <main class="signin" id="main">
+      <h1>Signing in…</h1>
+      {error ? (
+        <p class="error" role="alert">
+          Sign-in failed: {error} <a href="/">Try again</a>
+        </p>
+      ) : (
+        <p class="muted">Checking the answer of proxyd's authorization server.</p>
+      )}
+    </main>
+  );
+}
+
 function SignIn() {
   const [token, setToken] = useState("");
   const [error, setError] = useState<string | null>(null);
+  const [githubError, setGithubError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const ended = useSignal(notice);
   return (
     <main class="signin" id="main">
       <h1>Sign in to proxyd</h1>
+      {ended ? <p class="error" role="alert">{ended}</p> : null}
+      <div class="card">
+        <h2>With GitHub</h2>
+        <p class="muted">Through proxyd's own authorization server; your GitHub login decides your scopes.</p>
+        <button
+          type="button"
+          class="primary"
+          onClick={() => startGitHubSignIn().catch((err: Error) => setGithubError(err.message))}
+        >
+          Sign in with GitHub
+        </button>
+        {githubError ? <p class="error" role="alert">{githubError}</p> : null}
+      </div>
       <form
         class="card"
         aria-label="Sign in with a management token"
@@ -105,7 +152,7 @@ function Header({ current }: { current: Session }) {
         <span class="user">{current.subject}</span>
         <span class="scopes">{current.scopes.join(" ")}</span>
         {current.scopes.includes("admin") ? null : <span class="badge warn">read-only</span>}
-        <button type="button" onClick={() => setSession(null)}>Sign out</button>
+        <button type="button" onClick={() => void signOut()}>Sign out</button>
       </div>
     </header>
   );
@@ -132,7 +179,8 @@ function Page({ path }: { path: string }) {
 
 function App() {
   const current = useSignal(session);
-  const { path } = useLocation();
+  const { path, query } = useLocation();
+  if (path === CALLBACK_PATH) return <GitHubCallback query={query} />;
   if (!current) return <SignIn />;
   return (
     <>
