@@ -230,7 +230,7 @@ export function ProxyPage({ hostname }: { hostname: string }) {
       <div class="card">
         <h2>Settings</h2>
         <SpecForm
-          key={proxy.updatedAt ?? ""}
+          key={hostname}
           id="edit-proxy"
           specs={PROXY_FIELDS}
           initial={initial}
