@@ -23,10 +23,14 @@ const defaultQuery = token
   ? "# Signed in through the web UI: your token is sent with every request.\n{\n  viewer { subject scopes }\n  health { status version redis }\n}\n"
   : "# Not signed in: sign in at / first, or set an Authorization: Bearer <token> header below.\n{\n  health { status }\n}\n";
 
+// /graphql?query=... opens the playground with that operation (shareable links).
+const linked = new URLSearchParams(location.search).get("query") ?? undefined;
+
 createRoot(document.getElementById("graphiql")!).render(
   createElement(GraphiQL, {
     fetcher,
     defaultQuery,
+    query: linked,
     defaultHeaders: token ? undefined : '{"Authorization": "Bearer "}',
     shouldPersistHeaders: false,
     isHeadersEditorEnabled: true,
