@@ -48,24 +48,26 @@ def test_missing_assets_and_api_clients_get_404_not_the_app(proxyd):
     assert typo.status_code == 404 and "<html" not in typo.text
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/assets/../../webui.py",
-        "/assets/..%2f..%2fwebui.py",
-        "/assets/%2e%2e/%2e%2e/webui.py",
-        "/..%2fwebui.py",
-        "/assets/.hidden",
-        "/assets/x%00.js",
-        "/assets/..\\..\\webui.py",
-    ],
-)
-def test_paths_outside_the_build_are_never_served(proxyd, path):
-    response = httpx.get(proxyd.api_url + path, headers=HTML)
-    assert "import re" not in response.text  # the source of proxyd/api/webui.py
-    assert response.status_code in (200, 400, 404)
-    if response.status_code == 200:  # only ever the app itself (history fallback)
-        assert response.text == httpx.get(proxyd.api_url + "/", headers=HTML).text
+TRAVERSALS = [
+    "/assets/../../webui.py",
+    "/assets/..%2f..%2fwebui.py",
+    "/assets/%2e%2e/%2e%2e/webui.py",
+    "/..%2fwebui.py",
+    "/assets/.hidden",
+    "/assets/x%00.js",
+    "/assets/..\\..\\webui.py",
+    "/%2e%2e/%2e%2e/api/webui.py",
+]
+
+
+def test_paths_outside_the_build_are_never_served(proxyd):
+    app = httpx.get(proxyd.api_url + "/", headers=HTML).text
+    for path in TRAVERSALS:
+        response = httpx.get(proxyd.api_url + path, headers=HTML)
+        assert "import re" not in response.text, path  # the source of proxyd/api/webui.py
+        assert response.status_code in (200, 400, 404), path
+        if response.status_code == 200:  # only ever the app itself (history fallback)
+            assert response.text == app, path
 
 
 def test_playground_for_browsers_and_a_sentence_for_json_clients(proxyd):
@@ -77,3 +79,22 @@ def test_playground_for_browsers_and_a_sentence_for_json_clients(proxyd):
     json_client = httpx.get(proxyd.api_url + "/graphql", headers={"Accept": "application/json"})
     assert json_client.status_code == 405
     assert json_client.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+def test_the_localhost_proxy_serves_the_same_app(proxyd):
+    """Through the public listener, the `localhost` proxy reaches the management app in-process."""
+    html = {**HTML, "Host": "localhost"}
+    index = httpx.get(proxyd.http_url + "/", headers=html)
+    assert index.status_code == 200
+    assert index.text == httpx.get(proxyd.api_url + "/", headers=HTML).text
+    csp = index.headers["content-security-policy"]
+    assert "ws://localhost wss://localhost" in csp
+    deep = httpx.get(proxyd.http_url + "/logs", headers=html)
+    assert deep.status_code == 200 and deep.text == index.text
+
+
+def test_a_hostile_host_header_adds_nothing_to_the_policy(proxyd):
+    evil = "evil.example; script-src *"
+    response = httpx.get(proxyd.api_url + "/", headers={**HTML, "Host": evil})
+    csp = response.headers.get("content-security-policy", "")
+    assert "script-src" not in csp and "evil" not in csp
