@@ -114,7 +114,7 @@ class Session:
         folder.mkdir(parents=True, exist_ok=True)
         self.page.evaluate("() => window.scrollTo(0, 0)")
         self.page.wait_for_timeout(100)
-        self.page.screenshot(path=str(folder / f"{name}.jpg"), type="jpeg", quality=55)
+        self.page.screenshot(path=str(folder / f"{name}.jpg"), type="jpeg", quality=45)
 
 
 @pytest.fixture
@@ -221,6 +221,24 @@ def test_admin_manages_a_proxy_and_sees_its_requests_live(proxyd, browser, backe
     page.get_by_text("The proxy's own target").wait_for(timeout=5000)
     assert ui.axe() == []
     ui.shot("routes")
+    # create a route in the UI (a fractional priority first), then delete it
+    page.get_by_role("button", name="New route").click()
+    form = page.locator("#route-form")
+    form.get_by_label("Path (prefix, or regex)", exact=True).fill("/docs")
+    form.get_by_label("Target", exact=True).fill("http://127.0.0.1:9")
+    form.get_by_label("Priority (higher first)", exact=True).fill("1.5")
+    form.get_by_role("button", name="Create route").click()
+    assert "whole number" in form.locator("[data-field=priority] .field-error").inner_text()
+    form.get_by_label("Priority (higher first)", exact=True).fill("95")
+    form.get_by_role("button", name="Create route").click()
+    row = page.get_by_role("row").filter(has_text="/docs")
+    row.wait_for(timeout=5000)
+    assert row.locator("td").first.inner_text() == "95"  # sorted by priority, highest first
+    table = page.get_by_role("table", name="Routes, highest priority first")
+    priorities = [int(t) for t in table.locator("tbody tr td:first-child").all_inner_texts()]
+    assert priorities == sorted(priorities, reverse=True) and 95 in priorities
+    row.get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached", timeout=5000)
 
     for heading in ("Certificates", "OAuth", "Services", "Application logs", "Dashboard"):
         ui.go("/", heading)
@@ -389,6 +407,11 @@ def test_sign_in_with_github_through_proxyds_authorization_server(
         },
     )
     assert evil.status_code == 400 and "evil.example" not in evil.headers.get("location", "")
+    # the built-in client is listed on the OAuth page, with its one exact redirect URI
+    ui.go("/oauth", "OAuth")
+    page.get_by_role("button", name="proxyd web UI").click()
+    detail = page.get_by_role("region", name="Client proxyd web UI")
+    assert f"{proxyd.api_url}/signin/callback" in detail.inner_text()
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in with GitHub").wait_for(timeout=5000)
     assert page.evaluate("() => sessionStorage.getItem('proxyd.session')") is None

@@ -42,7 +42,12 @@ function fromText(spec: FieldSpec, text: string): unknown {
       throw new Error(`${spec.name} must be valid JSON.`);
     }
   }
-  if (spec.kind === "number") return trimmed === "" ? null : Number(trimmed);
+  if (spec.kind === "number") {
+    if (trimmed === "") return null;
+    const value = Number(trimmed);
+    if (!Number.isInteger(value)) throw new Error(`${spec.name} must be a whole number.`);
+    return value;
+  }
   return trimmed === "" ? null : trimmed;
 }
 

@@ -1,12 +1,34 @@
 /** OAuth: registered clients, issued tokens and browser sessions (revocable), and metrics. */
 import { useState } from "preact/hooks";
 import { request } from "../client";
+import type { ResultOf } from "../graphql";
 import { DeleteOAuthClient, OAuthQuery, RevokeOAuthSession, RevokeOAuthToken } from "../ops";
 import { ActionButton, Badge, confirmed, DataTable, ErrorText, formatTime, Loading, useLoad } from "../ui";
+
+type Client = ResultOf<typeof OAuthQuery>["oauthClients"][number];
+
+function ClientDetail({ client, onClose }: { client: Client; onClose: () => void }) {
+  return (
+    <div class="card" aria-label={`Client ${client.clientName ?? client.clientId}`} role="region">
+      <div class="page-head">
+        <h2>{client.clientName ?? client.clientId}</h2>
+        <button type="button" onClick={onClose}>Close</button>
+      </div>
+      <dl class="stats">
+        <dt>Client ID</dt><dd>{client.clientId}</dd>
+        <dt>Redirect URIs</dt><dd>{client.redirectUris.join(" ") || "—"}</dd>
+        <dt>Grant types</dt><dd>{client.grantTypes.join(" ")}</dd>
+        <dt>Token endpoint auth</dt><dd>{client.tokenEndpointAuthMethod}</dd>
+        <dt>Registered</dt><dd>{formatTime(client.clientIdIssuedAt)}</dd>
+      </dl>
+    </div>
+  );
+}
 
 export function OAuthPage() {
   const { data, error, reload } = useLoad(() => request(OAuthQuery), []);
   const [status, setStatus] = useState<string | null>(null);
+  const [selected, setSelected] = useState<Client | null>(null);
   if (!data) return <Loading error={error} />;
   const act = (run: () => Promise<unknown>) => async () => {
     try {
@@ -30,12 +52,23 @@ export function OAuthPage() {
         ))}
       </div>
       <h2>Clients</h2>
+      {selected ? <ClientDetail client={selected} onClose={() => setSelected(null)} /> : null}
       <DataTable
         caption="OAuth clients"
         rows={data.oauthClients}
         rowKey={(c) => c.clientId}
+        onRowClick={setSelected}
         columns={[
-          { key: "name", label: "Name", value: (c) => c.clientName ?? "—" },
+          {
+            key: "name",
+            label: "Name",
+            value: (c) => c.clientName ?? "—",
+            render: (c) => (
+              <button type="button" class="link" onClick={() => setSelected(c)}>
+                {c.clientName ?? c.clientId}
+              </button>
+            ),
+          },
           { key: "id", label: "Client ID", value: (c) => c.clientId },
           { key: "redirect", label: "Redirect URIs", value: (c) => c.redirectUris.join(" ") },
           { key: "grants", label: "Grants", value: (c) => c.grantTypes.join(" ") },
