@@ -156,6 +156,10 @@ def test_admin_manages_a_proxy_and_sees_its_requests_live(proxyd, browser, backe
     form.get_by_role("button", name="Create proxy").click()
     row = page.get_by_role("row").filter(has_text="app.test")
     row.wait_for(timeout=5000)
+    page.keyboard.press("/")  # jumps to the search box
+    page.keyboard.type("app.")
+    assert page.get_by_role("link", name="localhost").count() == 0
+    assert row.is_visible()
     assert "enabled" in row.inner_text() and backend_url in row.inner_text()
     assert ui.axe() == []
     ui.shot("proxies")
@@ -295,6 +299,18 @@ def test_user_scope_is_read_only(proxyd, browser, tmp_path):
     )
     assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert gql(proxyd, '{ proxy(hostname: "ro.test") { hostname } }')["proxy"] is not None
+    # every page opens read-only, without console errors
+    disabled = 0
+    for heading in ("Dashboard", "Routes", "Certificates", "Request logs", "OAuth", "Services"):
+        ui.go("/", heading)
+        buttons = page.locator("main button.primary, main button.danger")
+        for i in range(buttons.count()):
+            if buttons.nth(i).inner_text() not in ("Match", "Apply filters"):
+                assert buttons.nth(i).is_disabled(), (heading, buttons.nth(i).inner_text())
+                disabled += 1
+    assert disabled >= 5  # New route, New certificate, Register service, revoke buttons...
+    ui.go("/", "Application logs")
+    page.get_by_text("needs a token with scope 'admin'").wait_for(timeout=5000)
     assert ui.blocked == [] and ui.errors == []
 
 

@@ -194,4 +194,15 @@ function App() {
 }
 
 document.addEventListener("click", onLinkClick);
+// "/" jumps to the page's search box (as on GitHub), unless you are typing somewhere.
+document.addEventListener("keydown", (event) => {
+  const target = event.target as HTMLElement;
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (target.closest("input, textarea, select, [contenteditable]")) return;
+  const box = document.querySelector<HTMLInputElement>("main input[type=search]");
+  if (box) {
+    event.preventDefault();
+    box.focus();
+  }
+});
 render(<App />, document.getElementById("app")!);
