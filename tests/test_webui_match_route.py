@@ -91,7 +91,11 @@ async def test_match_route_without_a_proxy_and_with_hostile_input(proxyd, gql):
 
 async def test_viewer_says_who_and_which_scopes(proxyd, gql):
     user = proxyd.token("user", subject="watcher")
-    viewer = (await gql("{ viewer { subject scopes clientId expiresAt } }", token=user))["viewer"]
+    data = await gql(
+        "{ viewer { subject scopes clientId expiresAt } health { workers } }", token=user
+    )
+    viewer = data["viewer"]
+    assert data["health"]["workers"] == 1  # the test processes run WORKERS=1
     assert viewer["subject"] == "watcher" and viewer["scopes"] == ["user"]
     assert viewer["expiresAt"] > 0
     errors = await gql.errors(MATCH, {"hostname": "localhost", "path": "/"}, token="not-a-token")

@@ -1,5 +1,5 @@
-"""GraphQL resolvers the web UI needs: `viewer` (who signed in, with which scopes) and
-`matchRoute` ("which route takes this request?").
+"""GraphQL resolvers the web UI needs: `viewer` (who signed in, with which scopes),
+`matchRoute` ("which route takes this request?") and `Health.workers`.
 
 matchRoute decides with the edge's own matcher, proxyd.edge.routing.RouteTable, over the stored
 proxy and routes, so the answer is the one the edge gives once it has applied the same
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ariadne import QueryType
+from ariadne import ObjectType, QueryType
 
 from proxyd.api.context import ApiContext
 from proxyd.api.execution import api_error
@@ -18,6 +18,7 @@ from proxyd.api.resolvers import guarded
 from proxyd.edge.routing import CompiledRoute, RouteTable
 
 query = QueryType()
+health_type = ObjectType("Health")
 
 MAX_PATH = 8192
 METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ-")
@@ -36,6 +37,11 @@ async def resolve_viewer(_, info) -> dict[str, Any]:
         "client_id": identity.client_id,
         "expires_at": exp if isinstance(exp, int) else None,
     }
+
+
+@health_type.field("workers")
+async def resolve_workers(_, info) -> int:
+    return int(info.context.settings.workers)
 
 
 def _route_reason(compiled: CompiledRoute, method: str, path: str) -> tuple[bool, str]:
@@ -99,4 +105,4 @@ async def resolve_match_route(_, info, hostname: str, path: str, method: str = "
     return answer
 
 
-bindables = [query]
+bindables = [query, health_type]

@@ -94,7 +94,7 @@ export const DeleteGitHubApp = graphql(`
 
 export const DashboardQuery = graphql(`
   query Dashboard {
-    health { status version instance redis proxies logRecordsDropped }
+    health { status version instance redis proxies logRecordsDropped workers }
     proxies { hostname enableHttps authEnabled enabled }
     certificates { certName domains status expiresAt lastError orderStatus { stage } }
     requestStats(hours: 24) {

@@ -82,7 +82,8 @@ export function DashboardPage() {
           <dl class="stats">
             <dt>Status</dt><dd><Badge tone={health.status === "ok" ? "ok" : "bad"}>{health.status}</Badge></dd>
             <dt>Redis</dt><dd><Badge tone={health.redis === "ok" ? "ok" : "bad"}>{health.redis}</Badge></dd>
-            <dt>Instance</dt><dd>{health.instance}</dd>
+            <dt>Instance (answering)</dt><dd>{health.instance}</dd>
+            <dt>Workers</dt><dd>{health.workers}</dd>
             <dt>Version</dt><dd>{health.version}</dd>
             <dt>Proxies served here</dt><dd>{health.proxies}</dd>
           </dl>
