@@ -22,7 +22,6 @@ from typing import Any
 import attrs
 import trio
 from ariadne import load_schema_from_path, make_executable_schema
-from ariadne.explorer import ExplorerGraphiQL
 from graphql import GraphQLSchema
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
@@ -38,6 +37,7 @@ from proxyd.api.faults import (
 from proxyd.api.graphql_ws import serve_graphql_ws
 from proxyd.api.limits import Limits, RateLimiter, rate_key, retry_after
 from proxyd.api.resolvers import health_report
+from proxyd.api.webui import playground_response, webui_blueprint
 from proxyd.logs.metrics import METRICS_CONTENT_TYPE, render_metrics
 from proxyd.mcp.endpoint import McpEndpoint
 from proxyd.oauth.blueprint import oauth_blueprint
@@ -68,6 +68,7 @@ BINDING_MODULES = (
     "proxyd.api.tls_resolvers",
     "proxyd.api.oauth_resolvers",
     "proxyd.api.docker_resolvers",
+    "proxyd.api.webui_resolvers",
 )
 
 
@@ -95,7 +96,6 @@ def create_api_app(base: ApiContext) -> QuartTrio:
     schema = build_schema()
     limits = base.limits = base.limits or Limits.from_settings(base.settings)
     rate = base.rate_limiter = base.rate_limiter or RateLimiter(limits.rate_per_minute)
-    explorer_html = ExplorerGraphiQL(title="proxyd GraphQL").html(None)
     app.register_blueprint(oauth_blueprint(base))  # the OAuth 2.1 authorization server
 
     async def context_for(authorization: str | None) -> ApiContext:
@@ -169,7 +169,8 @@ def create_api_app(base: ApiContext) -> QuartTrio:
 
     @app.get("/graphql")
     async def playground() -> Response:
-        return Response(explorer_html, content_type="text/html; charset=utf-8")
+        # GraphiQL, bundled from npm into the web UI's build (proxyd.api.webui): no CDN.
+        return playground_response()
 
     @app.post("/graphql")
     async def graphql_http() -> Response:
@@ -236,5 +237,7 @@ def create_api_app(base: ApiContext) -> QuartTrio:
     @app.before_serving
     async def start_mcp() -> None:
         await app.nursery.start(mcp_endpoint.run)
+
+    app.register_blueprint(webui_blueprint(base))  # last: its catch-all serves the single-page app
 
     return app
