@@ -14,6 +14,7 @@ import logging
 
 import trio
 
+from proxyd.edge.forward import send_error
 from proxyd.edge.headers import HOP_BY_HOP, Headers
 from proxyd.edge.http1 import ConnectionPool, UpstreamError, UpstreamTimeout, request_head
 
@@ -64,8 +65,6 @@ async def forward_upgrade(
     label: str,
 ) -> int:
     """Forward an upgrade request; returns the status sent to the client."""
-    from proxyd.edge.forward import send_error
-
     tunnel = scope["extensions"]["proxyd.tunnel"]
     token = scope["proxyd.upgrade"].strip()
     try:
