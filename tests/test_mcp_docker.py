@@ -28,6 +28,7 @@ DOCKER_TOOLS = {
     "stop_service": (False, True, True),
     "restart_service": (False, True, True),
     "delete_service": (False, True, False),
+    "create_service_proxy": (False, False, False),
     "service_logs": (True, False, True),
     "service_stats": (True, False, True),
 }
@@ -222,6 +223,9 @@ async def test_user_scope_lists_but_cannot_change(docker_proxyd):
         assert [(s["name"], s["status"]) for s in listed] == [("kept", "running")]
         assert (await call(client, "get_service", {"name": "kept"}))["service"]["name"] == "kept"
         assert isinstance((await call(client, "service_logs", {"name": "kept"}))["lines"], list)
+        assert "FORBIDDEN: " in await error_of(
+            client, "create_service_proxy", {"name": "kept", "hostname": "kept.localhost"}
+        )
         for name, args in (
             ("create_service", {"name": "other", "image": TEST_IMAGE}),
             ("stop_service", {"name": "kept"}),
@@ -234,8 +238,16 @@ async def test_user_scope_lists_but_cannot_change(docker_proxyd):
     async with mcp_session(url, mcp_token(docker_proxyd, "admin", url)) as admin:
         kept = (await call(admin, "get_service", {"name": "kept"}))["service"]
         assert kept["status"] == "running"
+        # A proxy put in front of the service afterwards serves its page.
+        proxy = await call(
+            admin, "create_service_proxy", {"name": "kept", "hostname": "kept.localhost"}
+        )
+        assert proxy["hostname"] == "kept.localhost" and proxy["target_url"] == "service://kept"
+        page = await get_page(docker_proxyd, "kept.localhost")
+        assert page.status_code == 200 and page.text == INDEX_HTML
         assert (await call(admin, "get_service", {"name": "other"}))["service"] is None
-        await call(admin, "delete_service", {"name": "kept"})
+        await call(admin, "delete_service", {"name": "kept", "delete_proxy": True})
+        assert (await call(admin, "get_proxy", {"hostname": "kept.localhost"}))["proxy"] is None
 
 
 async def test_docker_unreachable_gives_docker_unavailable(start_proxyd, docker_proxyd, tmp_path):

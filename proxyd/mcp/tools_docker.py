@@ -1,5 +1,5 @@
 """MCP tools for services of all three types (docker, external, internal) and the Docker
-service lifecycle: list, show, create, start, stop, restart, delete, logs and stats.
+service lifecycle: list, show, create, start, stop, restart, delete, proxy, logs and stats.
 
 They call the functions the GraphQL resolvers call (proxyd.docker.services, proxyd.manage.services)
 and fail with the same code and sentence: bad input BAD_USER_INPUT, NOT_FOUND, CONFLICT (a name or
@@ -23,6 +23,7 @@ from proxyd.manage import ManageError, services
 from proxyd.manage.errors import translated
 from proxyd.mcp.schemas import (
     Done,
+    ProxyInfo,
     ServiceFound,
     ServiceInfo,
     ServiceList,
@@ -223,6 +224,24 @@ def register(tools: Any) -> None:
             ok=True,
             message=f"service {name} deleted" + (" with its proxy." if delete_proxy else "."),
         )
+
+    @tools.tool(scope="admin", title="Put a proxy in front of a service")
+    async def create_service_proxy(
+        ctx: Context,
+        name: ServiceName,
+        hostname: Annotated[
+            str | None, Field(max_length=253, description="Default: {name}.BASE_DOMAIN")
+        ] = None,
+    ) -> ProxyInfo:
+        """Make a proxy whose target is the Docker service's container (it follows the
+        container's address, and answers 503 while the service is stopped)."""
+        mctx = tools.caller(ctx)
+        with docker_translated():
+            rt = runtime(mctx)
+            proxy = await ops.create_service_proxy(
+                rt, check_service_name(name), hostname, mctx.actor
+            )
+        return ProxyInfo.of(proxy)
 
     @tools.tool(scope="user", title="Service logs", read_only=True, idempotent=True)
     async def service_logs(
