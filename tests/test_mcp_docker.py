@@ -217,10 +217,24 @@ async def test_user_scope_lists_but_cannot_change(docker_proxyd):
             "create_service",
             {"name": "kept", "image": TEST_IMAGE, "ports": [{"container_port": 8080}]},
         )
+        await call(
+            admin,
+            "register_external_service",
+            {"name": "ext", "target_url": "http://127.0.0.1:9", "description": "named URL"},
+        )
     user = mcp_token(docker_proxyd, "user", url, subject="reader")
     async with mcp_session(url, user) as client:
         listed = (await call(client, "list_services", {"kind": "docker"}))["services"]
         assert [(s["name"], s["status"]) for s in listed] == [("kept", "running")]
+        every = (await call(client, "list_services", {}))["services"]
+        assert [(s["kind"], s["name"], s["status"]) for s in every] == [
+            ("docker", "kept", "running"),
+            ("external", "ext", "registered"),
+            ("internal", "api", "running"),
+        ]
+        assert every[1]["description"] == "named URL"
+        ext = (await call(client, "get_service", {"name": "ext"}))["service"]
+        assert ext["kind"] == "external" and ext["target_url"] == "http://127.0.0.1:9"
         assert (await call(client, "get_service", {"name": "kept"}))["service"]["name"] == "kept"
         assert isinstance((await call(client, "service_logs", {"name": "kept"}))["lines"], list)
         assert "FORBIDDEN: " in await error_of(
