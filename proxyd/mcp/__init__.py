@@ -5,7 +5,7 @@ Modules: `auth` (the MCP authorization spec: RFC 9728 metadata for /mcp, 401 cha
 audience bound to the /mcp resource URL), `endpoint` (the ASGI wrapper mounted in front of the
 management app and the session manager's lifetime), `server` (the MCPServer and the tool
 registry: scopes, annotations, coded errors), `tools_*` (the tools, one module per area; each
-calls proxyd.manage, never a second implementation), `resources` (schema, proxy configuration,
-settings table), `schemas` (the tools' structured outputs), `config` (client snippets for
-`proxyd mcp config`).
+calls proxyd.manage or proxyd.docker.services, never a second implementation), `resources`
+(schema, proxy configuration, settings table), `schemas` (the tools' structured outputs),
+`config` (client snippets for `proxyd mcp config`).
 """

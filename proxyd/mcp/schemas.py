@@ -124,27 +124,75 @@ class CertificateResult(BaseModel):
     certificate: CertificateInfo | None
 
 
+class ServicePortInfo(BaseModel):
+    """A Docker service's port (its access token is never shown, only require_token)."""
+
+    name: str
+    container_port: int
+    host_port: int | None
+    bind_address: str
+    protocol: str
+    require_token: bool
+    "proxyd publishes the port and forwards only requests with Authorization: Bearer <token>."
+    published_by: str
+    "docker or proxyd"
+    description: str | None = None
+
+
 class ServiceInfo(BaseModel):
     name: str
     kind: str
-    "external (a named upstream URL) or docker (a managed container, when available)"
-    target_url: str
-    description: str | None
-    routing_enabled: bool
-    created_by: str | None
-    created_at: str | None
+    "docker (a managed container), external (a named upstream URL) or internal (api)"
+    status: str
+    "Docker: running, exited, restarting, unhealthy, created, paused, missing, unknown (Docker "
+    "unreachable); external: registered; internal: running."
+    target_url: str | None
+    "Where proxies and routes for the service send requests now."
+    description: str | None = None
+    routing_enabled: bool = True
+    created_by: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    # Docker services only (environment values and port tokens are never returned)
+    exit_code: int | None = None
+    health: str | None = None
+    image: str | None = None
+    command: list[str] | None = None
+    environment_keys: list[str] = []
+    memory_limit: str | None = None
+    cpu_limit: float | None = None
+    restart_policy: str | None = None
+    labels: dict[str, str] = {}
+    networks: list[str] = []
+    ports: list[ServicePortInfo] = []
+    container_name: str | None = None
+    container_id: str | None = None
+    ip_address: str | None = None
+    proxy_hostname: str | None = None
+    notice: str | None = None
+    "Set when a change recreated the container: says it restarted."
 
     @classmethod
     def of_external(cls, service: ExternalService) -> ServiceInfo:
         return cls(
             name=service.service_name,
             kind="external",
+            status="registered",
             target_url=service.target_url,
             description=service.description,
             routing_enabled=service.routing_enabled,
             created_by=service.created_by,
             created_at=service.created_at,
         )
+
+    @classmethod
+    def of_view(cls, view: dict[str, Any]) -> ServiceInfo:
+        """From proxyd.docker.services' view of a service (what GraphQL's Service shows)."""
+        fields = {k: view.get(k) for k in cls.model_fields if view.get(k) is not None}
+        fields["kind"] = view["type"]
+        fields["target_url"] = view.get("target_url")
+        fields["ports"] = [ServicePortInfo(**p) for p in view.get("ports") or []]
+        return cls(**fields)
 
 
 class ServiceList(BaseModel):
@@ -153,6 +201,33 @@ class ServiceList(BaseModel):
 
 class ServiceResult(BaseModel):
     service: ServiceInfo
+
+
+class ServiceFound(BaseModel):
+    service: ServiceInfo | None
+    "null when there is no service of that name"
+
+
+class ServiceLogs(BaseModel):
+    name: str
+    lines: list[str]
+    "The container's last log lines (stdout and stderr), oldest first."
+
+
+class ServiceStats(BaseModel):
+    name: str
+    cpu_percent: float
+    memory_usage: float
+    "bytes"
+    memory_limit: float
+    "bytes"
+    memory_percent: float
+    network_rx: float
+    network_tx: float
+    block_read: float
+    block_write: float
+    pids: int
+    read_at: str | None = None
 
 
 class RequestLogEntry(BaseModel):

@@ -35,8 +35,9 @@ log = logging.getLogger("proxyd.mcp")
 
 INSTRUCTIONS = (
     "Manage this proxyd instance: proxies (hostname -> backend, HTTPS, GitHub login), routes, "
-    "certificates, services, request logs and OAuth sessions. Read-only tools need scope user, "
-    "the others scope admin. Errors start with a code such as NOT_FOUND or BAD_USER_INPUT."
+    "certificates, services (Docker containers and named URLs), request logs and OAuth sessions. "
+    "Read-only tools need scope user, the others scope admin. Errors start with a code such as "
+    "NOT_FOUND, BAD_USER_INPUT or DOCKER_UNAVAILABLE."
 )
 
 
@@ -122,7 +123,7 @@ class ToolRegistry:
 
 
 def build_server(base: Any) -> MCPServer:
-    from proxyd.mcp import resources, tools_certs, tools_config, tools_logs
+    from proxyd.mcp import resources, tools_certs, tools_config, tools_docker, tools_logs
 
     server = MCPServer(
         name="proxyd",
@@ -132,7 +133,7 @@ def build_server(base: Any) -> MCPServer:
         log_level="WARNING",
     )
     registry = ToolRegistry(server, base)
-    for module in (tools_config, tools_certs, tools_logs):
+    for module in (tools_config, tools_docker, tools_certs, tools_logs):
         module.register(registry)
     resources.register(server, registry)
     return server

@@ -1,4 +1,4 @@
-"""MCP tools for proxies, routes, services and health (all through proxyd.manage)."""
+"""MCP tools for proxies, routes, external services and health (all through proxyd.manage)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from proxyd.mcp.schemas import (
     RouteList,
     RouteMatch,
     ServiceInfo,
-    ServiceList,
     ServiceResult,
 )
 
@@ -182,13 +181,7 @@ def register(tools: Any) -> None:
             route=RouteInfo.of(found) if found else None,
         )
 
-    # -- services ----------------------------------------------------------------------------------
-    @tools.tool(scope="user", title="List services", read_only=True, idempotent=True)
-    async def list_services(ctx: Context) -> ServiceList:
-        """Named services that routes can target (external URLs; Docker services when enabled)."""
-        found = await services.list_external_services(tools.caller(ctx))
-        return ServiceList(services=[ServiceInfo.of_external(s) for s in found])
-
+    # -- external services (list_services and the Docker tools: proxyd.mcp.tools_docker) ----------
     @tools.tool(scope="admin", title="Register an external service", idempotent=True)
     async def register_external_service(
         ctx: Context, name: str, target_url: str, description: str | None = None
