@@ -96,11 +96,12 @@ async def test_http01_answers_for_any_hostname_ahead_of_redirects(
 ):
     await _proxy(tls_gql, "redir2.example.test", backend.url, redirectToHttps=True)
     redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    redis_command(redis_port, "SET", "acme:http01:tok123", "tok123.thumb")
+    token = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"  # ACME tokens: base64url, 256 bits
+    redis_command(redis_port, "SET", f"acme:http01:{token}", f"{token}.thumb")
     async with httpx.AsyncClient(base_url=tls_proxyd.http_url) as client:
         for host in ("redir2.example.test", "unknown.example.test"):
-            r = await client.get("/.well-known/acme-challenge/tok123", headers={"Host": host})
-            assert (r.status_code, r.text) == (200, "tok123.thumb")
+            r = await client.get(f"/.well-known/acme-challenge/{token}", headers={"Host": host})
+            assert (r.status_code, r.text) == (200, f"{token}.thumb")
         r = await client.get("/.well-known/acme-challenge/nope", headers={"Host": "x.test"})
         assert r.status_code == 404
 
