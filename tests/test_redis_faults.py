@@ -8,9 +8,7 @@ session one, because it is stopped and killed."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,44 +17,16 @@ import pytest
 import trio
 
 from tests.support.graphql import CREATE_PROXY, GraphQLClient
-from tests.support.processes import free_port, redis_command
+from tests.support.processes import RedisServer
 
 QUERY = "{ proxies { hostname } }"
 
 
-class OwnRedis:
+class OwnRedis(RedisServer):
     """A redis-server on a fixed port that can be paused, killed and started again."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.process: subprocess.Popen | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
-                *("--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if redis_command(self.port, "PING").startswith(b"+PONG"):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        super().__init__(workdir, appendonly=True)
 
     def pause(self) -> None:
         os.kill(self.process.pid, signal.SIGSTOP)

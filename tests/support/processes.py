@@ -31,28 +31,34 @@ def redis_command(port: int, *args: str) -> bytes:
 
 
 class RedisServer:
-    """A throw-away redis-server on a free loopback port."""
+    """A throw-away redis-server on a free loopback port (append-only when asked, so that a
+    restart on the same port keeps the data)."""
 
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
+    def __init__(self, workdir: Path, appendonly: bool = False) -> None:
+        if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.port = free_port()
         self.workdir = workdir
+        self.appendonly = appendonly
         workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        persistence = (
+            ("--appendonly", "yes", "--appendfsync", "always")
+            if self.appendonly
+            else (
                 "--appendonly",
                 "no",
-                "--dir",
-                str(workdir),
+            )
+        )
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *persistence,
+                *("--dir", str(self.workdir)),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
