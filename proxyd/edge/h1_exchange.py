@@ -360,5 +360,9 @@ class Exchange:
         await self._write(b"\r\n".join(lines) + b"\r\n\r\n" + upstream_leftover)
         self.status = 101
         leftover, conn.leftover = conn.leftover, b""
+        # A tunnel can idle for hours: keep nothing of the HTTP layer alive while it does.
+        conn.parser = None
+        conn.queue.clear()
+        del lines
         await pump(conn.stream, upstream, leftover)
         self.response_done = True

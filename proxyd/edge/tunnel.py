@@ -107,7 +107,7 @@ async def forward_upgrade(
         kept = [(n, v) for n, v in response_headers if n not in HOP_BY_HOP or n in _KEEP_101]
         scope["proxyd.upgraded"] = True
         stream, leftover = conn.stream, bytes(conn.buffer)
-        conn = None
+        conn = head = response_headers = None  # nothing but the two streams stays referenced
         await tunnel(kept, stream, leftover)
         return 101
     finally:
