@@ -13,8 +13,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from proxyd.api.webui import DIST
 from tests.support.docker import TEST_IMAGE
 from tests.test_webui_browser import Session, browser, gql  # noqa: F401 - the browser fixture
+
+pytestmark = pytest.mark.skipif(
+    not (DIST / "index.html").is_file(), reason="the web UI is not built (npm run build in web/)"
+)
 
 COMMAND = '/bin/sh -c "echo ui-started-marker; exec /bin/busybox httpd -f -v -p 8080 -h /www"'
 
@@ -66,6 +71,17 @@ def test_docker_service_from_the_form_to_delete(docker_proxyd, docker_daemon, br
     assert form.get_by_label("Memory limit", exact=True).get_attribute("aria-invalid") == "true"
     assert ui.axe() == []  # the form, with its error
     form.get_by_label("Memory limit", exact=True).fill("64m")
+    # a port error goes next to the port row it names
+    form.get_by_role("button", name="Add port").click()
+    form.get_by_label("Container port", exact=True).nth(1).fill("9000")
+    form.get_by_label("Host port", exact=True).nth(1).fill("80")
+    form.get_by_role("button", name="Create service").click()
+    error = form.locator("[data-field='ports.1'] .field-error")
+    error.wait_for(timeout=5000)
+    assert "port 80" in error.inner_text()
+    assert form.locator("[data-field=memoryLimit] .field-error").count() == 0
+    assert form.get_by_label("Host port", exact=True).nth(1).get_attribute("aria-invalid") == "true"
+    form.get_by_role("button", name="Remove port row 2").click()
     form.get_by_role("button", name="Create service").click()
 
     # its panel: running, with the memory limit, its port and its proxy
