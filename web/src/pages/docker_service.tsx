@@ -134,9 +134,19 @@ function DeleteConfirm(props: { service: ServiceRow; onCancel: () => void; onDel
   const [withProxy, setWithProxy] = useState(Boolean(props.service.proxyHostname));
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const dialog = useRef<HTMLDivElement>(null);
+  useEffect(() => dialog.current?.focus(), []);
   const name = props.service.name;
   return (
-    <div class="confirm" role="alertdialog" aria-labelledby="confirm-delete-title" aria-describedby="confirm-delete-text">
+    <div
+      class="confirm"
+      ref={dialog}
+      tabIndex={-1}
+      role="alertdialog"
+      aria-labelledby="confirm-delete-title"
+      aria-describedby="confirm-delete-text"
+      onKeyDown={(e) => e.key === "Escape" && props.onCancel()}
+    >
       <h3 id="confirm-delete-title">Delete the service {name}?</h3>
       <p id="confirm-delete-text">Its container is removed and its host ports are released. This cannot be undone.</p>
       <div class="field check">
