@@ -101,6 +101,7 @@ export function subscribe<R, V>(
   variables: V,
   onData: (data: R) => void,
   onError?: (error: GqlError) => void,
+  onComplete?: () => void,
 ): () => void {
   return wsClient().subscribe<R>(
     {
@@ -123,7 +124,7 @@ export function subscribe<R, V>(
                 : "the live connection failed.";
         onError?.(new GqlError([{ message }]));
       },
-      complete: () => undefined,
+      complete: () => onComplete?.(),
     },
   );
 }

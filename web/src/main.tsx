@@ -168,6 +168,8 @@ function Page({ path }: { path: string }) {
   if (path === "/logs") return <LogsPage />;
   if (path === "/oauth") return <OAuthPage />;
   if (path === "/services") return <ServicesPage />;
+  const service = /^\/services\/([^/]+)$/.exec(path);
+  if (service) return <ServicesPage selected={decodeURIComponent(service[1])} />;
   if (path === "/app-logs") return <AppLogsPage />;
   return (
     <section>

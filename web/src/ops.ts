@@ -249,9 +249,77 @@ export const RevokeOAuthSession = graphql(`
   mutation RevokeOAuthSession($id: String!) { revokeOAuthSession(id: $id) }
 `);
 
-export const ServicesQuery = graphql(`
+export const ServiceFields = graphql(`
+  fragment ServiceFields on Service {
+    name type status exitCode health image dockerfilePath command environmentKeys memoryLimit
+    cpuLimit restartPolicy networks containerName containerId ipAddress targetUrl proxyHostname
+    createdBy createdAt updatedAt notice
+    ports { name containerPort hostPort bindAddress protocol requireToken publishedBy description }
+  }
+`);
+
+export const ServicesQuery = graphql(
+  `
   query Services {
-    externalServices { serviceName serviceType targetUrl description routingEnabled createdBy createdAt }
+    services { ...ServiceFields }
+    externalServices { serviceName description routingEnabled }
+    ports { port serviceName portName bindAddress protocol containerPort requireToken allocatedAt }
+    availablePortRanges { start end purpose }
+  }
+`,
+  [ServiceFields],
+);
+
+export const ServiceStatusSubscription = graphql(`
+  subscription ServiceStatus { serviceStatus { name status exitCode } }
+`);
+
+export const CreateDockerService = graphql(`
+  mutation CreateDockerService($input: CreateServiceInput!) {
+    createService(input: $input) { name status }
+  }
+`);
+
+export const StartService = graphql(`
+  mutation StartService($name: String!) { startService(name: $name) { name status exitCode } }
+`);
+
+export const StopService = graphql(`
+  mutation StopService($name: String!) { stopService(name: $name) { name status exitCode } }
+`);
+
+export const RestartService = graphql(`
+  mutation RestartService($name: String!) { restartService(name: $name) { name status exitCode } }
+`);
+
+export const DeleteDockerService = graphql(`
+  mutation DeleteDockerService($name: String!, $deleteProxy: Boolean) {
+    deleteService(name: $name, deleteProxy: $deleteProxy)
+  }
+`);
+
+export const CreateServiceProxy = graphql(`
+  mutation CreateServiceProxy($name: String!, $hostname: String) {
+    createServiceProxy(name: $name, hostname: $hostname) { hostname targetUrl }
+  }
+`);
+
+export const ServiceLogsQuery = graphql(`
+  query ServiceLogs($name: String!, $tail: Int) { serviceLogs(name: $name, tail: $tail) }
+`);
+
+export const ServiceLogsSubscription = graphql(`
+  subscription FollowServiceLogs($name: String!, $tail: Int) {
+    serviceLogs(name: $name, tail: $tail)
+  }
+`);
+
+export const ServiceStatsQuery = graphql(`
+  query ServiceStats($name: String!) {
+    serviceStats(name: $name) {
+      name cpuPercent memoryUsage memoryLimit memoryPercent networkRx networkTx blockRead
+      blockWrite pids readAt
+    }
   }
 `);
 
