@@ -126,6 +126,7 @@ async def forward_http(
                     raise ClientDisconnected()
                 chunk = message.get("body", b"")
                 if chunk:
+                    await trio.lowlevel.checkpoint()  # a long upload must not starve the rest
                     total += len(chunk)
                     if length is not None and total > length:
                         raise BodyLengthMismatch()
@@ -224,6 +225,7 @@ async def forward_http(
                 await send({"type": "http.response.body", "body": whole})
             else:
                 async for chunk in response.body():
+                    await trio.lowlevel.checkpoint()  # a long download must not starve the rest
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
         except UpstreamError as exc:

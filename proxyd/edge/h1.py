@@ -51,6 +51,7 @@ from proxyd.edge.h1_wire import (
 )
 
 App = Callable[[dict, Any, Any], Awaitable[None]]
+FAIR_EVERY = 8  # requests served on one connection between two forced yields
 Headers = list[tuple[bytes, bytes]]
 
 __all__ = ["App", "EdgeLimits", "H1Connection", "Refusal", "Registry", "error_response"]
@@ -245,6 +246,10 @@ class H1Connection:
                 if head is None:
                     return
                 served += 1
+                if not served % FAIR_EVERY:
+                    # FastStream does not yield when data is already there: let other
+                    # connections run now and then, whatever this client sends.
+                    await trio.lowlevel.checkpoint()
                 if served >= self.limits.max_requests:
                     head.keep_alive = False
                 exchange = Exchange(self, head)

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator
 
 import trio
 
+from proxyd.edge.fastsock import FastStream
+
 MAX_HEAD = 64 * 1024
 READ_SIZE = 1024 * 1024  # body reads: larger reads mean fewer trips per MiB
 HEAD_READ_SIZE = 64 * 1024  # head reads: most answers fit, no large transient buffer
@@ -250,7 +252,7 @@ class ConnectionPool:
             except OSError as exc:
                 raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc}") from None
             sock = tcp.socket
-            stream: trio.abc.Stream = tcp
+            stream: trio.abc.Stream = FastStream(tcp)
             if scheme == "https":
                 tls = trio.SSLStream(
                     tcp, self.ssl_context, server_hostname=host, https_compatible=True
@@ -261,7 +263,7 @@ class ConnectionPool:
                     await tcp.aclose()
                     raise UpstreamConnectError(f"TLS with {host}:{port} failed: {exc}") from None
                 stream = tls
-            return Connection(stream, sock, key, tcp)
+            return Connection(stream, sock, key, stream if scheme != "https" else None)
         assert scope.cancelled_caught
         raise UpstreamTimeout(f"no connection to {host}:{port} within the connect timeout")
 

@@ -21,6 +21,7 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.utils import wrap_app
 
+from proxyd.edge.fastsock import FastStream
 from proxyd.edge.h1 import App, EdgeLimits, H1Connection, Registry, error_response
 
 log = logging.getLogger("proxyd.edge.server")
@@ -177,7 +178,7 @@ class EdgeListener:
             await stream.send_all(error_response(408, "408 Request Timeout."))
             return
         conn = H1Connection(
-            stream,
+            FastStream(stream),
             self.app,
             self.limits,
             scheme="http",

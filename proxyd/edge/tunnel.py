@@ -37,6 +37,7 @@ async def pump(client: trio.abc.Stream, upstream: trio.abc.Stream, client_leftov
                 if not data:
                     break
                 await dst.send_all(data)
+                await trio.lowlevel.checkpoint()  # a busy tunnel must not starve the rest
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         nursery.cancel_scope.cancel()
