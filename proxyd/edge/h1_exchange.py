@@ -88,11 +88,20 @@ class Exchange:
         if method == "CONNECT":
             raise Refusal(405, "405 Method Not Allowed: CONNECT is not supported by this proxy.")
         headers = head.headers
-        hosts = [v for n, v in headers if n == b"host"]
-        te = any(n == b"transfer-encoding" for n, _ in headers)
+        hosts: list[bytes] = []
+        expect: list[bytes] = []
+        te = cl = False
+        for name, value in headers:  # one pass: the framing and routing fields
+            if name == b"host":
+                hosts.append(value)
+            elif name == b"transfer-encoding":
+                te = True
+            elif name == b"content-length":
+                cl = True
+            elif name == b"expect":
+                expect.append(value)
         if te and head.version == "1.0":
             raise Refusal(400, "400 Bad Request: Transfer-Encoding is not allowed in HTTP/1.0.")
-        expect = [v for n, v in headers if n == b"expect"]
         if expect:
             if len(expect) > 1 or expect[0].lower() != b"100-continue":
                 raise Refusal(400, "400 Bad Request: the only Expect accepted is 100-continue.")
@@ -100,7 +109,7 @@ class Exchange:
         target = bytes(head.target)
         if b"#" in target:
             raise Refusal(400, "400 Bad Request: the request target contains a fragment.")
-        if head.upgrade is not None and (te or any(n == b"content-length" for n, _ in headers)):
+        if head.upgrade is not None and (te or cl):
             raise Refusal(400, "400 Bad Request: an upgrade request cannot carry a body.")
         if target[:1] == b"/":
             path, _, query = target.partition(b"?")

@@ -43,12 +43,21 @@ FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 AUTH_PREFIX = b"x-auth-"
 
 
-def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """The header names a Connection header lists (removed as hop-by-hop too)."""
     tokens: set[bytes] = set()
     for name, value in headers:
         if name == b"connection":
             tokens.update(t.strip().lower() for t in value.split(b","))
-    return tokens
+    return frozenset(tokens)
+
+
+def _dropped(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """Hop-by-hop names to remove: the fixed set, plus what Connection lists (rare)."""
+    for name, _ in headers:
+        if name == b"connection":
+            return HOP_BY_HOP | _connection_tokens(headers)
+    return HOP_BY_HOP
 
 
 @lru_cache(maxsize=4096)
@@ -107,7 +116,7 @@ def upstream_request_headers(
     backends read both spellings as the same variable).
     """
     from_trusted = is_trusted(peer, trusted)
-    drop = HOP_BY_HOP | _connection_tokens(headers) | FRAMING
+    drop = _dropped(headers) | FRAMING
     auth_prefix = auth_prefix.lower().replace(b"_", b"-")
     out: Headers = []
     prior_xff = b""
@@ -155,9 +164,9 @@ def downstream_response_headers(
     headers: Iterable[tuple[bytes, bytes]], extra: dict[str, str] | None = None
 ) -> Headers:
     """Upstream response headers fit to send to the client (hop-by-hop removed, extras set)."""
-    headers = list(headers)
-    drop = HOP_BY_HOP | _connection_tokens(headers)
-    out = [(n.lower(), v) for n, v in headers if n.lower() not in drop]
+    # Names arrive lower-cased from proxyd's upstream client.
+    drop = _dropped(headers)
+    out = [(n, v) for n, v in headers if n not in drop]
     if extra:
         for key, val in extra.items():
             lowered = key.lower().encode("latin-1")

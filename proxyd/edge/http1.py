@@ -449,10 +449,11 @@ class _StaleConnection(Exception):
 
 
 def request_head(method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    lines = [b"%s %s HTTP/1.1" % (method.encode("ascii"), target)]
-    lines.extend(b"%s: %s" % (name, value) for name, value in headers)
-    lines.append(b"\r\n")
-    return b"\r\n".join(lines)
+    parts = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
 
 
 def _framing(method: str, status: int, headers) -> tuple[str, int]:

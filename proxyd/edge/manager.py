@@ -45,6 +45,7 @@ class ProxyManager:
             h.strip().lower() for h in settings.management_remote_hosts.split(",") if h.strip()
         )
         self.issuer_host = (urlsplit(settings.issuer).hostname or "").lower()
+        self._internal_cache: dict[str, bool] = {}
         self._internal_netlocs = {
             f"127.0.0.1:{settings.api_port}",
             f"localhost:{settings.api_port}",
@@ -131,9 +132,15 @@ class ProxyManager:
         return app.proxy if app is not None else None
 
     def is_internal(self, url: str) -> bool:
-        if url.startswith("internal://"):
-            return True
-        return urlsplit(url).netloc in self._internal_netlocs
+        internal = self._internal_cache.get(url)
+        if internal is None:
+            internal = url.startswith("internal://") or (
+                urlsplit(url).netloc in self._internal_netlocs
+            )
+            if len(self._internal_cache) > 4096:
+                self._internal_cache.clear()
+            self._internal_cache[url] = internal
+        return internal
 
     def resolve_target(self, route: Route, proxy: Proxy) -> Any:
         """The target of route: a URL string, or a ProxyApp for hostname targets; None if unknown."""
