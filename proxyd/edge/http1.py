@@ -255,7 +255,7 @@ class ConnectionPool:
             stream: trio.abc.Stream = FastStream(tcp)
             if scheme == "https":
                 tls = trio.SSLStream(
-                    tcp, self.ssl_context, server_hostname=host, https_compatible=True
+                    stream, self.ssl_context, server_hostname=host, https_compatible=True
                 )
                 try:
                     await tls.do_handshake()

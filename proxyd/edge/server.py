@@ -190,7 +190,9 @@ class EdgeListener:
         await conn.serve()
 
     async def _tls(self, stream: trio.SocketStream, client, server) -> None:
-        tls = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
+        tls = trio.SSLStream(
+            FastStream(stream), self.ssl_context, server_side=True, https_compatible=True
+        )
         with trio.move_on_after(HANDSHAKE_TIMEOUT) as scope:
             await tls.do_handshake()
         if scope.cancelled_caught:
