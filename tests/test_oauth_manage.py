@@ -196,28 +196,9 @@ def test_cli_login_logout_and_oauth_commands(start_proxyd, github, tmp_path):
 
 
 def test_cimd_document_on_loopback_when_allowed(start_proxyd, github):
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from tests.support.oauth import metadata_documents
 
-    documents: dict[str, dict] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps(documents.get(self.path, {})).encode()
-            self.send_response(200 if self.path in documents else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Cache-Control", "max-age=60")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    with metadata_documents("max-age=60") as (base, documents):
         good, bad = f"{base}/client.json", f"{base}/wrong.json"
         documents["/client.json"] = {
             "client_id": good,
@@ -241,8 +222,6 @@ def test_cimd_document_on_loopback_when_allowed(start_proxyd, github):
         )
         other = authorize_url(issuer, good, challenge, redirect_uri="http://evil.example/cb")
         assert Browser().run(other)["_status"] == "400"
-    finally:
-        httpd.shutdown()
 
 
 def test_sessions_list_and_revoke(start_proxyd, github):

@@ -5,8 +5,6 @@ never a redirect or a consent page; the legitimate forms keep working."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -19,6 +17,7 @@ from tests.support.oauth import (
     Browser,
     authorize_url,
     consent_form,
+    metadata_documents,
     pkce,
     register,
     start_oauth_proxyd,
@@ -114,24 +113,7 @@ def test_registration_refuses_hostile_redirect_uris(server):
 
 
 def test_metadata_documents_pass_the_same_rules_and_set_only_their_fields(start_proxyd, github):
-    documents: dict[str, dict] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps(documents.get(self.path, {})).encode()
-            self.send_response(200 if self.path in documents else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    with metadata_documents() as (base, documents):
         proc = start_oauth_proxyd(start_proxyd, github, OAUTH_CIMD_ALLOW_PRIVATE="true")
         issuer = proc.api_url
         _, challenge = pkce()
@@ -158,8 +140,6 @@ def test_metadata_documents_pass_the_same_rules_and_set_only_their_fields(start_
         # the same document's own redirect URI works
         page = first_page(authorize_url(issuer, url, challenge))
         assert page.status_code == 200 and consent_form(page.text)
-    finally:
-        httpd.shutdown()
 
 
 async def test_builtin_proxy_client_only_its_callback_and_its_proxy(start_proxyd, github, backend):

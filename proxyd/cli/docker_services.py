@@ -10,10 +10,11 @@ import argparse
 import json
 from typing import Any
 
-from proxyd.cli.client import describe_errors, resolve_api_url, resolve_token
+from proxyd.cli.client import resolve_api_url, resolve_token
 from proxyd.cli.errors import CliError
 from proxyd.cli.options import as_dict, call, key_value
 from proxyd.cli.output import print_fields, print_json, print_table, report
+from proxyd.cli.subscribe import follow_subscription
 
 SERVICE_FIELDS = """
 name type status exitCode health image command environmentKeys memoryLimit cpuLimit
@@ -200,49 +201,18 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 async def _follow(args: argparse.Namespace) -> None:
-    from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+    def show(data: dict[str, Any]) -> None:
+        line = data["serviceLogs"]
+        print(json.dumps(line) if args.json else line, flush=True)
 
-    api_url = resolve_api_url(args.api_url)
-    ws_url = "ws" + api_url[4:] + "/graphql"
-    init = {"Authorization": f"Bearer {resolve_token(args.token)}"}
-    try:
-        async with open_websocket_url(ws_url, subprotocols=["graphql-transport-ws"]) as ws:
-            await ws.send_message(json.dumps({"type": "connection_init", "payload": init}))
-            if json.loads(await ws.get_message()).get("type") != "connection_ack":
-                raise CliError("the API refused the subscription.")
-            variables = {"name": args.name, "tail": args.tail}
-            await ws.send_message(
-                json.dumps(
-                    {
-                        "id": "1",
-                        "type": "subscribe",
-                        "payload": {"query": FOLLOW, "variables": variables},
-                    }
-                )
-            )
-            while True:
-                message = json.loads(await ws.get_message())
-                kind = message.get("type")
-                if kind == "ping":
-                    await ws.send_message(json.dumps({"type": "pong"}))
-                elif kind == "next":
-                    payload = message["payload"]
-                    if payload.get("errors"):
-                        raise CliError(describe_errors(payload["errors"]))
-                    line = payload["data"]["serviceLogs"]
-                    print(json.dumps(line) if args.json else line, flush=True)
-                elif kind == "error":
-                    raise CliError(describe_errors(message.get("payload") or []))
-                elif kind == "complete":
-                    return
-    except HandshakeError as exc:
-        raise CliError(f"cannot open the live log stream at {ws_url}: {exc}.") from None
-    except ConnectionClosed as exc:
-        raise CliError(f"the live log stream closed ({exc.reason}).") from None
-    except OSError:
-        raise CliError(
-            f"cannot reach the proxyd API at {api_url}: is `proxyd serve` running?"
-        ) from None
+    await follow_subscription(
+        resolve_api_url(args.api_url),
+        resolve_token(args.token),
+        FOLLOW,
+        {"name": args.name, "tail": args.tail},
+        show,
+        "the live log stream",
+    )
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -14,10 +14,10 @@ import os
 import sys
 from typing import Any
 
-from proxyd.cli.client import describe_errors, resolve_api_url, resolve_token
-from proxyd.cli.errors import CliError
+from proxyd.cli.client import resolve_api_url, resolve_token
 from proxyd.cli.options import call
 from proxyd.cli.output import print_fields, print_json, print_table
+from proxyd.cli.subscribe import follow_subscription
 
 RECORD_FIELDS = """
     id timestamp clientIp hostname method path query status bytesIn bytesOut durationMs upstreamMs
@@ -135,63 +135,20 @@ def _follow(args: argparse.Namespace) -> int:
 
 async def follow(api_url: str, token: str, criteria: dict[str, Any], as_json: bool) -> None:
     """Print request records from the live subscription until the connection ends."""
-    from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
-
-    ws_url = "ws" + api_url[4:] + "/graphql"
     colour = use_colour()
-    try:
-        async with open_websocket_url(ws_url, subprotocols=["graphql-transport-ws"]) as ws:
-            await ws.send_message(
-                json.dumps(
-                    {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
-                )
-            )
-            ack = json.loads(await ws.get_message())
-            if ack.get("type") != "connection_ack":
-                raise CliError(f"the API refused the subscription: {ack}.")
-            await ws.send_message(
-                json.dumps(
-                    {
-                        "id": "1",
-                        "type": "subscribe",
-                        "payload": {"query": FOLLOW, "variables": {"filter": criteria}},
-                    }
-                )
-            )
-            if not as_json:
-                print("  ".join(HEADERS), flush=True)
-            while True:
-                message = json.loads(await ws.get_message())
-                kind = message.get("type")
-                if kind == "ping":
-                    await ws.send_message(json.dumps({"type": "pong"}))
-                elif kind == "next":
-                    payload = message["payload"]
-                    if payload.get("errors"):
-                        raise CliError(describe_errors(payload["errors"]))
-                    record = payload["data"]["requestLogs"]
-                    if as_json:
-                        print(json.dumps(record), flush=True)
-                    else:
-                        print("  ".join(str(c) for c in _row(record, colour)).rstrip(), flush=True)
-                elif kind == "error":
-                    raise CliError(describe_errors(message.get("payload") or []))
-                elif kind == "complete":
-                    return
-    except HandshakeError as exc:
-        raise CliError(f"cannot open the live log stream at {ws_url}: {exc}.") from None
-    except ConnectionClosed as exc:
-        reason = exc.reason
-        if reason is not None and reason.code == 4403:
-            raise CliError(
-                "the API refused the token (Forbidden). Get a new one with "
-                "`proxyd token issue --scope admin`."
-            ) from None
-        raise CliError(f"the live log stream closed ({reason}).") from None
-    except OSError:
-        raise CliError(
-            f"cannot reach the proxyd API at {api_url}: is `proxyd serve` running?"
-        ) from None
+
+    def show(data: dict[str, Any]) -> None:
+        record = data["requestLogs"]
+        if as_json:
+            print(json.dumps(record), flush=True)
+        else:
+            print("  ".join(str(c) for c in _row(record, colour)).rstrip(), flush=True)
+
+    if not as_json:
+        print("  ".join(HEADERS), flush=True)
+    await follow_subscription(
+        api_url, token, FOLLOW, {"filter": criteria}, show, "the live log stream"
+    )
 
 
 def _status(text: str) -> int:

@@ -5,9 +5,14 @@ headless "browser" that follows redirects hop by hop (cookies kept) and approves
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import json
 import re
 import secrets
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -131,3 +136,29 @@ def exchange(issuer: str, client_id: str, code: str, verifier: str, **extra: str
             **extra,
         },
     )
+
+
+@contextlib.contextmanager
+def metadata_documents(cache_control: str = "no-store") -> Iterator[tuple[str, dict[str, dict]]]:
+    """A loopback server for Client ID Metadata Documents: yields (base URL, documents), where
+    documents maps a path (e.g. "/client.json") to the JSON served there (404 otherwise)."""
+    documents: dict[str, dict] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(documents.get(self.path, {})).encode()
+            self.send_response(200 if self.path in documents else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Cache-Control", cache_control)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", documents
+    finally:
+        httpd.shutdown()
