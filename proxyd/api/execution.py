@@ -2,9 +2,9 @@
 
 graphql-core 3.2 gathers concurrent fields and list items with ``asyncio.gather`` and maps
 subscription streams with an asyncio-based iterator; neither works under trio. This module owns
-the trio replacements (``TrioExecutionContext``, ``gather``, ``subscribe``), the single entry point
-used to run operations (``execute``), the API error type (``ApiError``/``api_error``) and the
-formatting that turns unexpected exceptions into an opaque ``INTERNAL_SERVER_ERROR``.
+the trio replacements (``TrioExecutionContext``, ``gather``, ``subscribe``) and the single entry
+point used to run operations (``execute``), with the limits checked before execution. The error
+codes and their formatting live in proxyd.api.errors (re-exported here for the resolvers).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterable
 from typing import Any, cast
 
 import trio
-from ariadne import format_error as ariadne_format_error
 from ariadne import graphql as ariadne_graphql
 from graphql import (
     DocumentNode,
@@ -37,11 +36,27 @@ from graphql import execute as graphql_execute
 from graphql.execution.subscribe import create_source_event_stream
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, is_iterable
 
+from proxyd.api.errors import (
+    BAD_USER_INPUT,
+    CONFLICT,
+    ERROR_CODES,
+    FORBIDDEN,
+    INTERNAL_SERVER_ERROR,
+    INTERNAL_SERVER_ERROR_MESSAGE,
+    NOT_FOUND,
+    TIMEOUT,
+    UNAUTHENTICATED,
+    ApiError,
+    api_error,
+    ariadne_log,
+    error_to_dict,
+    errors_only,
+    format_error,
+    result_to_dict,
+)
 from proxyd.api.faults import (
-    REDIS_UNAVAILABLE_MESSAGE,
     SERVICE_UNAVAILABLE,
     Probe,
-    redis_unavailable,
     unavailable_response,
 )
 from proxyd.api.limits import (
@@ -76,53 +91,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("proxyd.api")
-
-BAD_USER_INPUT = "BAD_USER_INPUT"
-NOT_FOUND = "NOT_FOUND"
-CONFLICT = "CONFLICT"
-UNAUTHENTICATED = "UNAUTHENTICATED"
-FORBIDDEN = "FORBIDDEN"
-INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
-DOCKER_UNAVAILABLE = "DOCKER_UNAVAILABLE"  # Docker cannot be reached (proxyd.docker)
-DOCKER_ERROR = "DOCKER_ERROR"  # Docker answered with an error
-TIMEOUT = "TIMEOUT"
-ERROR_CODES = frozenset(
-    {
-        BAD_USER_INPUT,
-        NOT_FOUND,
-        CONFLICT,
-        UNAUTHENTICATED,
-        FORBIDDEN,
-        INTERNAL_SERVER_ERROR,
-        SERVICE_UNAVAILABLE,
-        TIMEOUT,
-        QUERY_TOO_COMPLEX,
-        RATE_LIMITED,
-        DOCKER_UNAVAILABLE,
-        DOCKER_ERROR,
-    }
-)
-INTERNAL_SERVER_ERROR_MESSAGE = "Internal server error"
-
-
-class ApiError(GraphQLError):
-    """A deliberate, client-facing GraphQL error carrying ``extensions.code``."""
-
-    def __init__(self, message: str, code: str) -> None:
-        if code not in ERROR_CODES:
-            raise ValueError(f"unknown API error code {code!r}")
-        super().__init__(message, extensions={"code": code})
-
-    @property
-    def code(self) -> str:
-        """The machine-readable error code (one of ``ERROR_CODES``)."""
-        return cast(str, self.extensions["code"])
-
-
-def api_error(message: str, code: str) -> GraphQLError:
-    """Build an error for a resolver to raise; ``code`` ends up in ``extensions.code``."""
-    return ApiError(message, code)
-
 
 # --------------------------------------------------------------------------- concurrency
 
@@ -301,81 +269,6 @@ class TrioExecutionContext(ExecutionContext):
 # --------------------------------------------------------------------------- errors
 
 
-def _unexpected_cause(error: GraphQLError) -> BaseException | None:
-    """Return the exception behind ``error`` if it was not raised deliberately, else None.
-
-    Errors raised while resolving fields are wrapped by graphql-core (``located_error``) and
-    carry a ``path``. If the wrapped exception is a GraphQLError, a resolver (or graphql-core
-    itself, e.g. scalar serialisation) raised it on purpose; anything else is a bug or an
-    infrastructure failure whose message must not reach the client. Request-level errors
-    (syntax, validation, variable coercion) have no path and are always client-facing.
-    """
-    cause = error.original_error
-    if cause is None or isinstance(cause, GraphQLError) or error.path is None:
-        return None
-    return cause
-
-
-def _format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
-    """Ariadne error formatter: keep deliberate errors, mask unexpected ones (never debug)."""
-    cause = _unexpected_cause(error)
-    if cause is None:
-        return ariadne_format_error(error, debug=False)
-    if redis_unavailable(cause):
-        logger.warning("Redis unavailable while resolving %s: %r", error.path, cause)
-        formatted = dict(error.formatted)
-        formatted["message"] = REDIS_UNAVAILABLE_MESSAGE
-        formatted["extensions"] = {"code": SERVICE_UNAVAILABLE}
-        return formatted
-    logger.exception(
-        "Unhandled exception while resolving GraphQL path %s", error.path, exc_info=cause
-    )
-    formatted: dict[str, Any] = dict(error.formatted)
-    formatted["message"] = INTERNAL_SERVER_ERROR_MESSAGE
-    formatted["extensions"] = {"code": INTERNAL_SERVER_ERROR}
-    return formatted
-
-
-def error_to_dict(exc: Exception) -> dict[str, Any]:
-    """Format any exception as a client-safe GraphQL error dict.
-
-    GraphQLErrors keep their message and extensions; any other exception is logged and
-    reported as ``Internal server error`` / ``INTERNAL_SERVER_ERROR``.
-    """
-    if isinstance(exc, GraphQLError):
-        return _format_error(exc)
-    if redis_unavailable(exc):
-        logger.warning("Redis unavailable in the GraphQL API: %r", exc)
-        return unavailable_response()["errors"][0]
-    logger.exception("Unhandled exception in GraphQL API", exc_info=exc)
-    return {
-        "message": INTERNAL_SERVER_ERROR_MESSAGE,
-        "extensions": {"code": INTERNAL_SERVER_ERROR},
-    }
-
-
-class _AriadneErrorLog(logging.LoggerAdapter):
-    """Ariadne logs every GraphQL error at ERROR with a traceback, including routine client
-    mistakes. Demote those to DEBUG; unexpected exceptions are logged by ``_format_error``."""
-
-    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
-        self.debug("GraphQL error: %s", msg)
-
-
-_ariadne_log = _AriadneErrorLog(logger)
-
-
-def _errors_only(errors: Iterable[GraphQLError]) -> dict[str, Any]:
-    return {"errors": [_format_error(error) for error in errors]}
-
-
-def _result_to_dict(result: ExecutionResult) -> dict[str, Any]:
-    response: dict[str, Any] = {"data": result.data}
-    if result.errors:
-        response["errors"] = [_format_error(error) for error in result.errors]
-    return response
-
-
 def _check_request(query: Any, variables: Any, operation_name: Any) -> None:
     if not query or not isinstance(query, str):
         raise GraphQLError("The query must be a string.")
@@ -416,13 +309,13 @@ async def execute(
         if limits is not None:
             check_document(schema, document, variables, limits)
     except TooComplex as error:
-        return _errors_only([error])
+        return errors_only([error])
     except GraphQLError as error:
         if limits is not None and "tokens" in error.message and "more than" in error.message:
-            return _errors_only(
+            return errors_only(
                 [TooComplex(f"the operation is longer than {limits.max_tokens} tokens.")]
             )
-        return _errors_only([error])
+        return errors_only([error])
     if limits is None:
         return await _run(
             schema, query, document, variables, operation_name, context_value, root_value
@@ -449,7 +342,7 @@ async def execute(
     if response is None:
         if redis is not None and not probe.answered:
             return unavailable_response()
-        return _errors_only(
+        return errors_only(
             [
                 ApiError(
                     f"the operation did not finish within {limits.timeout:g} s "
@@ -482,8 +375,8 @@ async def _run(
             root_value=root_value,
             query_document=document,
             debug=False,
-            logger=_ariadne_log,
-            error_formatter=_format_error,
+            logger=ariadne_log,
+            error_formatter=format_error,
             middleware=middleware,
             execution_context_class=TrioExecutionContext,
         )
@@ -513,15 +406,15 @@ async def subscribe(
         if limits is not None:
             check_document(schema, document, variables, limits)
     except GraphQLError as error:
-        return _errors_only([error])
+        return errors_only([error])
 
     validation_errors = validate(schema, document)
     if validation_errors:
-        return _errors_only(validation_errors)
+        return errors_only(validation_errors)
 
     operation = get_operation_ast(document, operation_name)
     if operation is not None and operation.operation is not OperationType.SUBSCRIPTION:
-        return _errors_only(
+        return errors_only(
             [GraphQLError(f"Operation is a {operation.operation.value}, not a subscription.")]
         )
 
@@ -532,7 +425,7 @@ async def subscribe(
     except Exception as exc:  # noqa: BLE001 - e.g. a source that is not an async iterable
         return {"errors": [error_to_dict(exc)]}
     if isinstance(stream, ExecutionResult):
-        return _errors_only(stream.errors or [])
+        return errors_only(stream.errors or [])
     return _map_source_events(stream, schema, document, variables, operation_name, context_value)
 
 
@@ -565,9 +458,9 @@ async def _map_source_events(
                 execution_context_class=TrioExecutionContext,
             )
             if isinstance(result, ExecutionResult):
-                yield _result_to_dict(result)
+                yield result_to_dict(result)
             else:
-                yield _result_to_dict(await result)
+                yield result_to_dict(await result)
     finally:
         aclose = getattr(source, "aclose", None)
         if aclose is not None:
