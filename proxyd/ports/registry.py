@@ -9,7 +9,6 @@ allocations that still belong to the releasing service (a Lua compare-and-delete
 
 from __future__ import annotations
 
-import json
 import random
 
 import attrs
@@ -196,7 +195,3 @@ class PortRegistry:
     async def release_all(self, service_name: str, ports: list[int]) -> None:
         for port in ports:
             await self.release(port, service_name)
-
-
-def allocation_json(allocation: PortAllocation) -> str:
-    return json.dumps(attrs.asdict(allocation))
