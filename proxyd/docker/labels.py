@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from proxyd.docker.client import DockerError
 from proxyd.docker.containers import MANAGED, state_from_inspect
-from proxyd.store import service_keys
+from proxyd.store import keys
 from proxyd.store.models import Proxy, ValidationError, normalize_hostname
 from proxyd.store.repository import Conflict, NotFound, Store
 
@@ -68,7 +68,7 @@ def wanted_settings(data: dict) -> tuple[str, dict[str, Any]] | None:
 
 
 async def _record(store: Store, hostname: str) -> dict | None:
-    raw = await store.redis.get(service_keys.label_proxy(hostname))
+    raw = await store.redis.get(keys.label_proxy(hostname))
     return json.loads(raw) if raw else None
 
 
@@ -98,8 +98,8 @@ async def revert_to_labels(store: Store, hostname: str) -> Proxy:
 
 async def _save(store: Store, hostname: str, container: str, settings: dict, proxy: Proxy):
     record = {"container": container, "settings": settings, "updated_at": proxy.updated_at}
-    await store.redis.set(service_keys.label_proxy(hostname), json.dumps(record))
-    await store.redis.sadd(service_keys.LABEL_PROXIES, [hostname])
+    await store.redis.set(keys.label_proxy(hostname), json.dumps(record))
+    await store.redis.sadd(keys.LABEL_PROXIES, [hostname])
 
 
 class LabelDiscovery:
@@ -149,7 +149,7 @@ class LabelDiscovery:
             return
         elif _overridden(proxy, record):
             await self.store.redis.set(
-                service_keys.label_proxy(hostname),
+                keys.label_proxy(hostname),
                 json.dumps({**record, "container": data["Id"]}),
             )
             return
@@ -158,7 +158,7 @@ class LabelDiscovery:
         await _save(self.store, hostname, data["Id"], settings, proxy)
 
     async def withdraw(self, container_id: str) -> None:
-        for hostname in await self.store.redis.smembers(service_keys.LABEL_PROXIES):
+        for hostname in await self.store.redis.smembers(keys.LABEL_PROXIES):
             hostname = hostname.decode() if isinstance(hostname, bytes) else hostname
             record = await _record(self.store, hostname)
             if record is None or record.get("container") != container_id:
@@ -172,8 +172,8 @@ class LabelDiscovery:
                 except NotFound:
                     pass
                 log.info("container %s stopped: proxy %s removed", container_id[:12], hostname)
-            await self.store.redis.delete([service_keys.label_proxy(hostname)])
-            await self.store.redis.srem(service_keys.LABEL_PROXIES, [hostname])
+            await self.store.redis.delete([keys.label_proxy(hostname)])
+            await self.store.redis.srem(keys.LABEL_PROXIES, [hostname])
 
     async def reconcile(self) -> None:
         running: set[str] = set()
@@ -183,7 +183,7 @@ class LabelDiscovery:
                 if data:
                     running.add(data["Id"])
                     await self.apply(data)
-        for hostname in await self.store.redis.smembers(service_keys.LABEL_PROXIES):
+        for hostname in await self.store.redis.smembers(keys.LABEL_PROXIES):
             hostname = hostname.decode() if isinstance(hostname, bytes) else hostname
             record = await _record(self.store, hostname)
             if record and record.get("container") not in running:

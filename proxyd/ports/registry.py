@@ -9,7 +9,6 @@ allocations that still belong to the releasing service (a Lua compare-and-delete
 
 from __future__ import annotations
 
-import json
 import random
 
 import attrs
@@ -17,7 +16,7 @@ import coredis
 
 from proxyd.config import Settings
 from proxyd.ports.host import host_port_problem
-from proxyd.store import service_keys
+from proxyd.store import keys
 from proxyd.store.models import now_iso
 from proxyd.store.repository import Conflict
 from proxyd.store.service_models import PortAllocation, port_from_json, port_to_json
@@ -72,7 +71,7 @@ class PortRegistry:
 
     # -- queries -----------------------------------------------------------------------------
     async def get(self, port: int) -> PortAllocation | None:
-        raw = await self.redis.get(service_keys.port(port))
+        raw = await self.redis.get(keys.port(port))
         return port_from_json(PortAllocation, raw) if raw else None
 
     async def list(self) -> list[PortAllocation]:
@@ -142,7 +141,7 @@ class PortRegistry:
             raise PortUnavailable(f"{problem}.")
         allocation.allocated_at = now_iso()
         if await self.redis.set(
-            service_keys.port(port), port_to_json(allocation), condition=coredis.PureToken.NX
+            keys.port(port), port_to_json(allocation), condition=coredis.PureToken.NX
         ):
             return
         holder = await self.get(port)
@@ -162,13 +161,13 @@ class PortRegistry:
             port = self.start + (offset + attempt) % span
             if port in self.restricted:
                 continue
-            if await self.redis.exists([service_keys.port(port)]):
+            if await self.redis.exists([keys.port(port)]):
                 continue
             if host_port_problem(port, allocation.bind_address, allocation.protocol):
                 continue
             candidate = attrs.evolve(allocation, port=port, allocated_at=now_iso())
             if await self.redis.set(
-                service_keys.port(port), port_to_json(candidate), condition=coredis.PureToken.NX
+                keys.port(port), port_to_json(candidate), condition=coredis.PureToken.NX
             ):
                 return port
         raise PortUnavailable(
@@ -180,7 +179,7 @@ class PortRegistry:
         allocation.allocated_at = now_iso()
         done = await self.redis.eval(
             _REWRITE,
-            keys=[service_keys.port(allocation.port)],
+            keys=[keys.port(allocation.port)],
             args=[allocation.service_name, port_to_json(allocation)],
         )
         if not done:
@@ -190,13 +189,9 @@ class PortRegistry:
 
     async def release(self, port: int, service_name: str) -> bool:
         """Free port if service_name holds it; True when it was released."""
-        done = await self.redis.eval(_RELEASE, keys=[service_keys.port(port)], args=[service_name])
+        done = await self.redis.eval(_RELEASE, keys=[keys.port(port)], args=[service_name])
         return bool(done)
 
     async def release_all(self, service_name: str, ports: list[int]) -> None:
         for port in ports:
             await self.release(port, service_name)
-
-
-def allocation_json(allocation: PortAllocation) -> str:
-    return json.dumps(attrs.asdict(allocation))

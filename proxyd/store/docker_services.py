@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import coredis
 
-from proxyd.store import keys, service_keys
+from proxyd.store import keys
 from proxyd.store.models import now_iso
 from proxyd.store.repository import Conflict, NotFound, Store
 from proxyd.store.service_models import (
@@ -29,7 +29,7 @@ class DockerServiceRecords:
         self.redis = store.redis
 
     async def get(self, name: str) -> DockerService | None:
-        raw = await self.redis.get(service_keys.docker_service(name))
+        raw = await self.redis.get(keys.docker_service(name))
         if not raw:
             return None
         return service_from_json(raw, await self._ports(name))
@@ -41,12 +41,12 @@ class DockerServiceRecords:
         return service
 
     async def list(self) -> list[DockerService]:
-        names = sorted(await self.redis.smembers(service_keys.DOCKER_SERVICES))
+        names = sorted(await self.redis.smembers(keys.DOCKER_SERVICES))
         found = [await self.get(n) for n in names]
         return [s for s in found if s is not None]
 
     async def _ports(self, name: str) -> list[PortConfig]:
-        raw = await self.redis.hgetall(service_keys.service_ports(name))
+        raw = await self.redis.hgetall(keys.service_ports(name))
         ports = [port_from_json(PortConfig, v) for v in raw.values()]
         return sorted(ports, key=lambda p: (p.container_port, p.name))
 
@@ -54,7 +54,7 @@ class DockerServiceRecords:
         """Claim the name (SET NX), so two creates of one name cannot both proceed."""
         service.created_at = service.updated_at = now_iso()
         if not await self.redis.set(
-            service_keys.docker_service(service.service_name),
+            keys.docker_service(service.service_name),
             service_to_json(service),
             condition=coredis.PureToken.NX,
         ):
@@ -65,26 +65,26 @@ class DockerServiceRecords:
         name = service.service_name
         service.updated_at = now_iso()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(service_keys.docker_service(name), service_to_json(service))
-            pipe.delete([service_keys.service_ports(name)])
+            pipe.set(keys.docker_service(name), service_to_json(service))
+            pipe.delete([keys.service_ports(name)])
             if service.port_configs:
                 pipe.hset(
-                    service_keys.service_ports(name),
+                    keys.service_ports(name),
                     {p.name: port_to_json(p) for p in service.port_configs},
                 )
             if url:
                 pipe.set(keys.service_url(name), url)
-            pipe.sadd(service_keys.DOCKER_SERVICES, [name])
+            pipe.sadd(keys.DOCKER_SERVICES, [name])
         await self.store.publish_event(event, None, service_name=name)
 
     async def delete(self, name: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(
                 [
-                    service_keys.docker_service(name),
-                    service_keys.service_ports(name),
+                    keys.docker_service(name),
+                    keys.service_ports(name),
                     keys.service_url(name),
                 ]
             )
-            pipe.srem(service_keys.DOCKER_SERVICES, [name])
+            pipe.srem(keys.DOCKER_SERVICES, [name])
         await self.store.publish_event("docker_service_deleted", None, service_name=name)
