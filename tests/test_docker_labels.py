@@ -23,10 +23,26 @@ async def wait_for(predicate, timeout: float = 15.0):
 
 
 async def test_labelled_container_gets_a_proxy_while_it_runs(start_proxyd, docker_daemon, backend):
-    proxyd = start_proxyd(DOCKER_HOST=docker_daemon.host, DOCKER_LABELS="true")
+    proxyd = start_proxyd(
+        DOCKER_HOST=docker_daemon.host,
+        DOCKER_LABELS="true",
+        OAUTH_ISSUER="http://auth.localhost",  # a login host that has no proxy record
+    )
     gql = GraphQLClient(proxyd.api_url, proxyd.token("admin"))
     # A hostname that already has a proxy is not taken by labels (not even with auth off).
     await gql(CREATE_PROXY, {"input": {"hostname": "taken.localhost", "targetUrl": backend.url}})
+    # Nor is proxyd's own login hostname (the issuer's), even though no proxy record names it.
+    docker_daemon.cli(
+        "run",
+        "-d",
+        "--name",
+        "usurper",
+        "--label",
+        "proxyd.hostname=auth.localhost",
+        "--label",
+        "proxyd.port=8080",
+        TEST_IMAGE,
+    )
     docker_daemon.cli(
         "run",
         "-d",
@@ -62,6 +78,8 @@ async def test_labelled_container_gets_a_proxy_while_it_runs(start_proxyd, docke
             response = await client.get(f"{proxyd.http_url}/", headers={"Host": "lbl.localhost"})
         assert response.status_code == 200 and response.text == INDEX_HTML
 
+        assert await proxy("auth.localhost") is None
+        assert "is proxyd's own hostname" in proxyd.log()
         taken = await proxy("taken.localhost")
         assert taken["targetUrl"] == backend.url and taken["source"] == "api"
         assert "already has a proxy not made from labels" in proxyd.log()
@@ -84,4 +102,4 @@ async def test_labelled_container_gets_a_proxy_while_it_runs(start_proxyd, docke
 
         await wait_for(gone)
     finally:
-        docker_daemon.cli("rm", "-f", "labelled", "thief")
+        docker_daemon.cli("rm", "-f", "labelled", "thief", "usurper")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from proxyd.docker.client import DockerError
 from proxyd.docker.containers import MANAGED, state_from_inspect
@@ -106,6 +107,9 @@ class LabelDiscovery:
     def __init__(self, runtime: DockerRuntime) -> None:
         self.runtime = runtime
         self.store = runtime.store
+        # proxyd's own hostnames: never given to a container, proxy record or not.
+        issuer = urlsplit(runtime.settings.issuer).hostname or ""
+        self.reserved = frozenset({"localhost", issuer.lower()} - {""})
 
     async def on_event(self, action: str, event: dict) -> None:
         container = (event.get("Actor") or {}).get("ID") or event.get("id") or ""
@@ -129,6 +133,14 @@ class LabelDiscovery:
         if wanted is None:
             return
         hostname, settings = wanted
+        if hostname in self.reserved:
+            log.warning(
+                "container %s: labels ignored: %s is proxyd's own hostname (the issuer's or "
+                "localhost).",
+                name,
+                hostname,
+            )
+            return
         proxy = await self.store.get_proxy(hostname)
         record = await _record(self.store, hostname)
         if proxy is None:
