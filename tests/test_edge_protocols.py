@@ -297,3 +297,22 @@ async def test_hostile_upstream_framing_never_reaches_the_client(proxyd, gql, an
             assert r.headers.get("content-length") in (None, str(len(body)))
     finally:
         backend.close()
+
+
+async def test_management_app_refuses_remote_clients_relayed_by_a_trusted_proxy(start_proxyd):
+    # A local reverse proxy (trusted) relays a client from the internet: that client is remote.
+    proc = start_proxyd("mgmt", TRUSTED_PROXIES="127.0.0.1/32")
+    async with httpx.AsyncClient(base_url=proc.http_url, timeout=5) as client:
+        remote = {"Host": "localhost", "X-Forwarded-For": "203.0.113.9"}
+        r = await client.post("/graphql", json={"query": "{ health { status } }"}, headers=remote)
+        assert r.status_code == 403 and "only local clients" in r.text
+        # The OAuth endpoints stay reachable for that client; a local client reaches GraphQL.
+        meta = await client.get("/.well-known/oauth-authorization-server", headers=remote)
+        assert meta.status_code == 200
+        local = {"Host": "localhost", "X-Forwarded-For": "127.0.0.1"}
+        r = await client.post("/graphql", json={"query": "{ health { status } }"}, headers=local)
+        assert r.status_code != 403
+        r = await client.post(
+            "/graphql", json={"query": "{ health { status } }"}, headers={"Host": "localhost"}
+        )
+        assert r.status_code != 403

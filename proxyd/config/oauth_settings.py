@@ -156,7 +156,8 @@ class ApiSettings:
         "",
         p.networks,
         "Networks (comma-separated CIDRs) allowed to reach the management app (GraphQL, web UI) "
-        "through the public listeners, besides loopback and TRUSTED_PROXIES. Empty: nobody else.",
+        "through the public listeners besides loopback (the real client, through TRUSTED_PROXIES). "
+        "Empty: nobody else.",
     )
     management_remote_hosts: str = p.setting(
         "MANAGEMENT_REMOTE_HOSTS",

@@ -194,7 +194,7 @@ class ProxyApp:
         sent_host = header_value(headers, b"host")
         authority = sent_host.decode("latin-1") if sent_host else host
         internal = manager.is_internal(target)
-        if internal and not self._management_allowed(peer, host, path):
+        if internal and not self._management_allowed(client, host, path):
             await _refuse(
                 scope,
                 send,
@@ -262,8 +262,10 @@ class ProxyApp:
             response_headers=proxy.custom_response_headers,
         )
 
-    def _management_allowed(self, peer: str | None, host: str, path: str) -> bool:
-        """Who may reach the management app through the public listeners."""
+    def _management_allowed(self, client: str, host: str, path: str) -> bool:
+        """Who may reach the management app through the public listeners: by the real client
+        address (through TRUSTED_PROXIES), so a trusted proxy relaying a remote client does not
+        make that client local."""
         if path.startswith(OAUTH_PATHS):
             return True
         manager = self.manager
@@ -271,9 +273,8 @@ class ProxyApp:
             return True
         if host in manager.remote_hosts:
             return True
-        settings = manager.settings
-        return is_trusted(peer, _LOOPBACK) or is_trusted(
-            peer, (*settings.trusted_proxies, *settings.management_remote_networks)
+        return is_trusted(client, _LOOPBACK) or is_trusted(
+            client, manager.settings.management_remote_networks
         )
 
 
