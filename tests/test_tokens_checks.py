@@ -375,3 +375,28 @@ async def test_tokens_with_another_algorithm_or_oversized_are_refused(
         assert answer.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         r = await proxied(proc, "app.test", for_proxy)
         assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+async def test_two_authorization_headers_are_refused_at_a_protected_proxy(
+    start_proxyd, redis_url, backend
+):
+    """Which of two tokens counts is ambiguous (proxyd would check one, a backend that gets the
+    header might read the other): the request is refused, whatever the tokens."""
+    issuer = "http://proxyd.test"
+    proc = start_proxyd(OAUTH_ISSUER=issuer)
+    await create_proxies(
+        proc,
+        backend,
+        {"hostname": "app.test"},
+        {"hostname": "own.test", "resourceOverrideBackend": True},
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+        for host in ("app.test", "own.test"):
+            good = await mint_with(redis_url, issuer, audience=f"http://{host}:{proc.http_port}")
+            one = [("Host", host), ("Authorization", f"Bearer {good}")]
+            assert (await http.get(proc.http_url + "/x", headers=one)).status_code == 200
+            two = [*one, ("Authorization", "Bearer something-else")]
+            r = await http.get(proc.http_url + "/x", headers=two)
+            assert r.status_code == 400, (host, r.text)
+            assert 'error="invalid_request"' in r.headers["www-authenticate"]
+            assert r.json()["error_description"] == "send exactly one Authorization header"
