@@ -13,9 +13,9 @@ Checks, in order: excluded paths pass; /.well-known/oauth-protected-resource[/su
 it to the API), so MCP clients can discover from the resource's origin; Bearer token from the
 Authorization header only (exactly one such header, else 400 invalid_request; a token in the
 query string is refused; in mode redirect also the login cookie); then signature, exp, nbf, iat,
-iss, audience (a URL naming this proxy's host, or one of auth_allowed_audiences), revocation, allowlists (users, emails, organizations) and scopes
-(one of auth_allowed_scopes). Mode passthrough lets requests without a valid token through without
-identity.
+iss, audience (a URL naming this proxy's host, or one of auth_allowed_audiences), revocation,
+allowlists (users, emails, organizations) and scopes (one of auth_allowed_scopes). Mode passthrough
+lets requests without a valid token through without identity.
 
 What goes upstream (every outcome that lets the request on, excluded paths included): proxyd's
 cookies are removed (the login cookie `auth_cookie_name`, with or without `__Host-`, and every
