@@ -6,6 +6,8 @@ protected proxy."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -320,3 +322,81 @@ async def test_oauth_metadata_answers_without_a_token_on_a_protected_proxy(
             assert (await http.get("/mcp", headers=headers)).status_code == 401
             r = await http.get("/.well-known/oauth-authorization-serverx", headers=headers)
             assert r.status_code == 401
+
+
+# -- attack: algorithm confusion and oversized tokens -----------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _resigned(token: str, alg: str, secret: bytes) -> str:
+    """The token's claims under a header naming `alg` (kid kept): unsigned for `none`, else
+    HMAC-SHA256 keyed with `secret` (the classic RS256 -> HS256 public-key confusion)."""
+    head, payload, _ = token.split(".")
+    header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    signing_input = f"{_b64(json.dumps({**header, 'alg': alg}).encode())}.{payload}"
+    if alg == "none":
+        return signing_input + "."
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(mac)}"
+
+
+async def test_tokens_with_another_algorithm_or_oversized_are_refused(
+    start_proxyd, redis_url, backend
+):
+    issuer = "http://proxyd.test"
+    proc = start_proxyd(OAUTH_ISSUER=issuer)
+    await create_proxies(proc, backend, {"hostname": "app.test"})
+    audience = f"http://app.test:{proc.http_port}"
+    genuine = await mint_with(redis_url, issuer)
+    at_proxy = await mint_with(redis_url, issuer, audience=audience)
+    assert api(proc, genuine).status_code == 200
+    assert (await proxied(proc, "app.test", at_proxy)).status_code == 200
+    async with httpx.AsyncClient(timeout=10) as http:
+        jwks = (await http.get(proc.api_url + "/jwks")).json()
+    public = RSAKey.import_key(jwks["keys"][0])
+    secret = public.as_pem(private=False)
+    forged = [
+        (_resigned(genuine, a, secret), _resigned(at_proxy, a, secret)) for a in ("none", "HS256")
+    ]
+    # A genuinely signed token carrying 9 KB of claims: refused for its size, before any parsing.
+    pad = "x" * 9000
+    forged.append(
+        (
+            await mint_with(redis_url, issuer, pad=pad),
+            await mint_with(redis_url, issuer, audience=audience, pad=pad),
+        )
+    )
+    for for_api, for_proxy in forged:
+        answer = api(proc, for_api)
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        r = await proxied(proc, "app.test", for_proxy)
+        assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+async def test_two_authorization_headers_are_refused_at_a_protected_proxy(
+    start_proxyd, redis_url, backend
+):
+    """Which of two tokens counts is ambiguous (proxyd would check one, a backend that gets the
+    header might read the other): the request is refused, whatever the tokens."""
+    issuer = "http://proxyd.test"
+    proc = start_proxyd(OAUTH_ISSUER=issuer)
+    await create_proxies(
+        proc,
+        backend,
+        {"hostname": "app.test"},
+        {"hostname": "own.test", "resourceOverrideBackend": True},
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+        for host in ("app.test", "own.test"):
+            good = await mint_with(redis_url, issuer, audience=f"http://{host}:{proc.http_port}")
+            one = [("Host", host), ("Authorization", f"Bearer {good}")]
+            assert (await http.get(proc.http_url + "/x", headers=one)).status_code == 200
+            two = [*one, ("Authorization", "Bearer something-else")]
+            r = await http.get(proc.http_url + "/x", headers=two)
+            assert r.status_code == 400, (host, r.text)
+            assert 'error="invalid_request"' in r.headers["www-authenticate"]
+            assert r.json()["error_description"] == "send exactly one Authorization header"

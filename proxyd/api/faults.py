@@ -10,11 +10,9 @@ from typing import Any
 import trio
 from coredis.exceptions import ConnectionError as RedisConnectionError
 
+from proxyd.manage.errors import REDIS_UNAVAILABLE as REDIS_UNAVAILABLE_MESSAGE
+
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-REDIS_UNAVAILABLE_MESSAGE = (
-    "Redis is not answering, so proxyd cannot read or change its configuration right now "
-    "(proxying goes on); try again shortly."
-)
 
 
 def redis_unavailable(exc: BaseException | None) -> bool:

@@ -1,6 +1,6 @@
 """OAuth administration: registered clients, issued tokens, browser sessions (list, revoke),
 counters, and a proxy's own GitHub app. Client secrets, token values and GitHub app secrets are
-never returned: clients are shown through `public_client`, tokens by their jti."""
+never returned: clients are shown through registration.public_view, tokens by their jti."""
 
 from __future__ import annotations
 
@@ -16,11 +16,6 @@ def _store(ctx: ManageContext) -> OAuthStore:
     return OAuthStore(ctx.store.redis)
 
 
-def public_client(record: dict[str, Any]) -> dict[str, Any]:
-    """A client's public metadata (no secret hash, no registration token hash)."""
-    return public_view(record)
-
-
 def public_app(hostname: str, data: dict | None) -> dict | None:
     if not data:
         return None
@@ -28,12 +23,12 @@ def public_app(hostname: str, data: dict | None) -> dict | None:
 
 
 async def list_clients(ctx: ManageContext) -> list[dict[str, Any]]:
-    return [public_client(c) for c in await _store(ctx).list_clients()]
+    return [public_view(c) for c in await _store(ctx).list_clients()]
 
 
 async def get_client(ctx: ManageContext, client_id: str) -> dict[str, Any] | None:
     record = await _store(ctx).get_client(client_id)
-    return public_client(record) if record else None
+    return public_view(record) if record else None
 
 
 async def list_tokens(ctx: ManageContext, user: str | None = None) -> list[dict[str, Any]]:

@@ -51,7 +51,8 @@ async def find_client(server: AuthServer, client_id: str) -> dict[str, Any] | No
     return await server.store.get_client(client_id)
 
 
-def _basic() -> tuple[str, str] | None:
+def basic_credentials() -> tuple[str, str] | None:
+    """(client_id, secret) from an Authorization: Basic header; None without one."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
@@ -67,7 +68,7 @@ async def authenticate(
     server: AuthServer, form: dict[str, str], allow_public: bool = True
 ) -> dict[str, Any]:
     """The calling client, authenticated as its registration says (401 invalid_client if not)."""
-    basic = _basic()
+    basic = basic_credentials()
     client_id, secret = basic if basic else (form.get("client_id", ""), form.get("client_secret"))
     client = await find_client(server, client_id)
     if client is None:

@@ -39,9 +39,10 @@ def too_many(message: str, retry_after: int) -> OAuthFailure:
 async def count(redis: coredis.Redis, kind: str, who: str, limit: int, message: str) -> None:
     """Count one event; raise 429 when it goes over limit in this window."""
     key, retry = _key(kind, who)
-    used = await redis.incr(key)
-    if used == 1:
-        await redis.expire(key, WINDOW + 1)
+    async with redis.pipeline(transaction=True) as pipe:  # one round trip; never a key without TTL
+        counted = pipe.incr(key)
+        pipe.expire(key, WINDOW + 1)
+    used = await counted
     if used > limit:
         raise too_many(message, retry)
 

@@ -11,11 +11,11 @@ Checks, in order: excluded paths pass; /.well-known/oauth-protected-resource[/su
 (RFC 9728; resource = the exact public URL: request scheme, Host as sent, plus the suffix);
 /.well-known/oauth-authorization-server[/suffix] passes without a token (the default route sends
 it to the API), so MCP clients can discover from the resource's origin; Bearer token from the
-Authorization header only (a token in the query string is refused; in mode redirect also the
-login cookie); then signature, exp, nbf, iat, iss, audience (a URL naming this proxy's host, or
-one of auth_allowed_audiences), revocation, allowlists (users, emails, organizations) and scopes
-(one of auth_allowed_scopes). Mode passthrough lets requests without a valid token through without
-identity.
+Authorization header only (exactly one such header, else 400 invalid_request; a token in the
+query string is refused; in mode redirect also the login cookie); then signature, exp, nbf, iat,
+iss, audience (a URL naming this proxy's host, or one of auth_allowed_audiences), revocation,
+allowlists (users, emails, organizations) and scopes (one of auth_allowed_scopes). Mode passthrough
+lets requests without a valid token through without identity.
 
 What goes upstream (every outcome that lets the request on, excluded paths included): proxyd's
 cookies are removed (the login cookie `auth_cookie_name`, with or without `__Host-`, and every
@@ -170,12 +170,17 @@ class ProxyAuth:
         redirect_mode = proxy.auth_mode == "redirect"
         if redirect_mode and path == browser_login.CALLBACK_PATH:
             return await browser_login.finish(self, scope, proxy, self._origin(scope, proxy))
-        token, bad_place = None, False
+        token, bad_place, seen = None, False, 0
         for name, value in scope["headers"]:
             if name == b"authorization":
+                seen += 1
                 kind, _, rest = value.decode("latin-1").partition(" ")
                 if kind.lower() == "bearer" and rest.strip():
                     token = rest.strip()
+        if seen > 1:  # which token counts would be ambiguous (here and at the backend)
+            return self._challenge(
+                scope, proxy, 400, "invalid_request", "send exactly one Authorization header"
+            )
         from_cookie = False
         if token is None and redirect_mode:
             token = browser_login.token_from_cookie(scope, proxy)

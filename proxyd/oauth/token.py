@@ -6,18 +6,16 @@ client (proxyd.oauth.limits); a proxy's built-in client cannot redeem codes here
 
 from __future__ import annotations
 
-import base64
 import hmac
 import re
 import time
 from typing import Any
-from urllib.parse import unquote
 
 from quart import Blueprint, request
 
 from proxyd.oauth import limits
 from proxyd.oauth import scopes as scope_rules
-from proxyd.oauth.clients import authenticate, builtin_host
+from proxyd.oauth.clients import authenticate, basic_credentials, builtin_host
 from proxyd.oauth.http import json_response, params, repeated
 from proxyd.oauth.pkce import s256
 from proxyd.oauth.server import AuthServer, OAuthFailure
@@ -175,14 +173,11 @@ def register(bp: Blueprint, server: AuthServer) -> None:
 
 def _caller(form: dict[str, str]) -> str:
     """Who a token request claims to be, for the failure limit (Basic user or client_id)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            return unquote(base64.b64decode(value.strip()).decode().partition(":")[0])
-        except ValueError:
-            return "malformed-basic"
-    return form.get("client_id", "")
+    try:
+        basic = basic_credentials()
+    except OAuthFailure:
+        return "malformed-basic"
+    return basic[0] if basic else form.get("client_id", "")
 
 
 async def _grant(server: AuthServer, form: dict[str, str]) -> dict[str, Any]:
