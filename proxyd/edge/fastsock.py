@@ -43,6 +43,16 @@ class FastStream(trio.abc.HalfCloseableStream):
                     raise trio.ClosedResourceError("the stream was closed") from exc
                 raise trio.BrokenResourceError(str(exc)) from exc
 
+    def try_receive(self, max_bytes: int = 65536) -> bytes | None:
+        """What the socket has right now (b"" at EOF), or None when a read would block.
+
+        Errors surface as None too: the awaited receive_some that follows reports them.
+        """
+        try:
+            return self._raw.recv(max_bytes)
+        except OSError:
+            return None
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         raw = self._raw
         view = memoryview(data)

@@ -80,6 +80,8 @@ class H1Connection:
         self.server = server
         self.registry = registry
         self.pending = initial  # bytes already read (the plain listener peeks for h2c)
+        # Plain TCP (FastStream) reads without waiting; a TLS stream has no such shortcut.
+        self._try_receive = getattr(stream, "try_receive", None)
         self.parser = httptools.HttpRequestParser(self)
         self.queue: deque[Any] = deque()
         self.head: Head | None = None
@@ -176,21 +178,36 @@ class H1Connection:
         if self.eof or self.upgraded:
             return None
         limits = self.limits
-        # Idle: wait for the first byte (closed at once when the server drains).
         registry = self.registry
-        with trio.CancelScope() as idle_scope:
-            registry.idle.add(idle_scope)
-            if registry.draining:
-                idle_scope.cancel()
-            idle_scope.deadline = trio.current_time() + (
-                limits.header_timeout if first else limits.keepalive_timeout
-            )
-            try:
-                got = await self._read_raw()
-            finally:
-                registry.idle.discard(idle_scope)
-        if idle_scope.cancelled_caught or not got:
-            return None
+        got = None
+        if (
+            not first
+            and self._try_receive is not None
+            and not registry.draining
+            and not self.pending
+        ):
+            # A busy keep-alive client has usually sent its next request by the time the other
+            # connections had their turn: then no idle timer and no readiness wait are needed.
+            await trio.lowlevel.checkpoint()
+            got = self._try_receive(HEAD_READ_SIZE)
+            if got == b"":
+                self.eof = True
+                return None
+        if got is None:
+            # Idle: wait for the first byte (closed at once when the server drains).
+            with trio.CancelScope() as idle_scope:
+                registry.idle.add(idle_scope)
+                if registry.draining:
+                    idle_scope.cancel()
+                idle_scope.deadline = trio.current_time() + (
+                    limits.header_timeout if first else limits.keepalive_timeout
+                )
+                try:
+                    got = await self._read_raw()
+                finally:
+                    registry.idle.discard(idle_scope)
+            if idle_scope.cancelled_caught or not got:
+                return None
         deadline = trio.current_time() + limits.header_timeout
         self.head_bytes = len(got)
         self._feed(got)
@@ -246,9 +263,9 @@ class H1Connection:
                 if head is None:
                     return
                 served += 1
-                if not served % FAIR_EVERY:
-                    # FastStream does not yield when data is already there: let other
-                    # connections run now and then, whatever this client sends.
+                if not served % FAIR_EVERY and self._try_receive is None:
+                    # A TLS stream over FastStream does not yield when data is already there:
+                    # let other connections run now and then, whatever this client sends.
                     await trio.lowlevel.checkpoint()
                 if served >= self.limits.max_requests:
                     head.keep_alive = False

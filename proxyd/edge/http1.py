@@ -351,6 +351,14 @@ class ConnectionPool:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
             raise _StaleConnection() from None
         if ready_grace is not None and not conn.buffer:
+            if conn.stream is conn.tcp:
+                # Let the other connections run first: a quick upstream has answered by then,
+                # and the answer is read without a timer or a readiness wait.
+                await trio.lowlevel.checkpoint()
+                data = conn.stream.try_receive(HEAD_READ_SIZE)
+                if data:
+                    conn.buffer += data
+                    return await self._read_response(conn, method)
             with trio.move_on_after(ready_grace) as waiting:
                 await trio.lowlevel.wait_readable(conn.socket)
             if waiting.cancelled_caught:
