@@ -23,11 +23,11 @@ from hypercorn.utils import wrap_app
 
 from proxyd.edge.fastsock import FastStream
 from proxyd.edge.h1 import App, EdgeLimits, H1Connection, Registry, error_response
+from proxyd.edge.tls_stream import TLSStream
 
 log = logging.getLogger("proxyd.edge.server")
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-HANDSHAKE_TIMEOUT = 10.0
 _ACCEPT_RETRY = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 
 
@@ -190,10 +190,9 @@ class EdgeListener:
         await conn.serve()
 
     async def _tls(self, stream: trio.SocketStream, client, server) -> None:
-        tls = trio.SSLStream(
-            FastStream(stream), self.ssl_context, server_side=True, https_compatible=True
-        )
-        with trio.move_on_after(HANDSHAKE_TIMEOUT) as scope:
+        tls = TLSStream(FastStream(stream), self.ssl_context)
+        # Bounded like a request head (nginx does the same with client_header_timeout).
+        with trio.move_on_after(self.limits.header_timeout) as scope:
             await tls.do_handshake()
         if scope.cancelled_caught:
             return

@@ -65,7 +65,7 @@ def server_context(cert_pem: str, key_pem: str, alpn: list[str] | None = None) -
     memfd is available)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.options |= ssl.OP_NO_COMPRESSION
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     context.set_alpn_protocols(alpn or HTTP_ALPN)
     with _pem_file(cert_pem + "\n" + key_pem) as path:
         context.load_cert_chain(path)
@@ -212,7 +212,7 @@ class CertificateStore:
     def _listener_context(self, cert_pem: str, key_pem: str) -> ssl.SSLContext:
         context = ListenerContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.options |= ssl.OP_NO_COMPRESSION
+        context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
         context.set_alpn_protocols([*HTTP_ALPN, ACME_TLS_ALPN])
         with _pem_file(cert_pem + "\n" + key_pem) as path:
             context.load_cert_chain(path)
