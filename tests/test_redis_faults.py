@@ -115,11 +115,43 @@ async def start_with(start_proxyd, own_redis: OwnRedis, backend):
     return proc, gql
 
 
+async def check_oauth_outage(proc) -> None:
+    """The authorization server's endpoints that need Redis answer 503 temporarily_unavailable
+    in bounded time (JSON, one sentence), instead of holding the client."""
+    registration = {
+        "redirect_uris": ["http://127.0.0.1:7777/callback"],
+        "client_name": "while redis hangs",
+        "token_endpoint_auth_method": "none",
+    }
+    async with httpx.AsyncClient(base_url=proc.api_url, timeout=20) as http:
+        for method, path, kwargs in (
+            ("POST", "/register", {"json": registration}),
+            (
+                "POST",
+                "/token",
+                {
+                    "data": {
+                        "grant_type": "refresh_token",
+                        "refresh_token": "x" * 43,
+                        "client_id": "nobody",
+                    }
+                },
+            ),
+        ):
+            response, seconds = await timed(http.request(method, path, **kwargs))
+            assert seconds < 5, (path, seconds)
+            assert response.status_code == 503, (path, response.text)
+            body = response.json()
+            assert body["error"] == "temporarily_unavailable", body
+            assert body["error_description"].startswith("Redis is not answering"), body
+
+
 async def test_hung_redis_gives_fast_coded_answers_and_recovers(start_proxyd, own_redis, backend):
     proc, gql = await start_with(start_proxyd, own_redis, backend)
     own_redis.pause()
     try:
         await check_outage(proc, gql, "app.test")
+        await check_oauth_outage(proc)
     finally:
         own_redis.resume()
     await check_recovered(proc, gql)

@@ -40,7 +40,7 @@ from proxyd.api.resolvers import health_report
 from proxyd.api.webui import playground_response, webui_blueprint
 from proxyd.logs.metrics import METRICS_CONTENT_TYPE, render_metrics
 from proxyd.mcp.endpoint import McpEndpoint
-from proxyd.oauth.blueprint import oauth_blueprint
+from proxyd.oauth.blueprint import bound_redis_waits, oauth_blueprint
 from proxyd.oauth.tokens import InvalidToken
 
 log = logging.getLogger("proxyd.api")
@@ -97,6 +97,7 @@ def create_api_app(base: ApiContext) -> QuartTrio:
     limits = base.limits = base.limits or Limits.from_settings(base.settings)
     rate = base.rate_limiter = base.rate_limiter or RateLimiter(limits.rate_per_minute)
     app.register_blueprint(oauth_blueprint(base))  # the OAuth 2.1 authorization server
+    bound_redis_waits(app, base.store.redis)  # a hung Redis: 503, not a held client
 
     async def context_for(authorization: str | None) -> ApiContext:
         context = attrs.evolve(base, identity=None, auth_error=None)
