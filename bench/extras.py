@@ -21,7 +21,9 @@ returns.
 This module is also the small backends the measurements need, run as separate processes:
 `python -m bench.extras sink PORT` (counts and discards request bodies) and
 `python -m bench.extras ws-echo PORT` (a WebSocket echo server). `python -m bench.extras measure
---scale 0.05` runs only the extra measurements and prints the section.
+--scale 0.05` runs only the extra measurements and prints the section; `--only rss` (repeatable:
+streaming, rss, growth, websockets) runs just the named ones, e.g. only the idle RSS with 1,000
+proxies, without any throughput run.
 """
 
 from __future__ import annotations
@@ -1030,8 +1032,14 @@ def _guarded(title: str, measure: Callable[[], Section]) -> Section:
     return section
 
 
-def measure_extras(workdir: Path, scale: float = 1.0) -> Extras:
-    """Run the four extra measurements; every process started here is stopped on return."""
+MEASUREMENTS = ("streaming", "rss", "growth", "websockets")  # `measure --only` choices
+
+
+def measure_extras(workdir: Path, scale: float = 1.0, only: frozenset[str] | None = None) -> Extras:
+    """Run the four extra measurements (or only those named in `only`, see MEASUREMENTS);
+    every process started here is stopped on return."""
+    wanted = frozenset(MEASUREMENTS) if only is None else only
+    needs_proxyd = bool(wanted & {"streaming", "growth", "websockets"})
     started = time.monotonic()
     extras = Extras(scale=scale)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -1046,14 +1054,15 @@ def measure_extras(workdir: Path, scale: float = 1.0) -> Extras:
             backend = nginx.start_backend(workdir / "backend", backend_port)
             stack.exit.callback(backend.stop)
             backend_url = f"http://{LOOPBACK}:{backend_port}"
-            sink_port = stack.helper("sink")
-            proxyd = stack.proxyd("proxyd", stack.redis("redis"))
-            mem = settled_memory(proxyd)
-            extras.setup.append(
-                f"proxyd under test: {len(mem.procs)} process(es) ({mem.breakdown()} when fresh); "
-                f"backends: nginx (the same configuration as the table's backend) and, for "
-                "uploads, a counting sink (`python -m bench.extras sink`)."
-            )
+            if needs_proxyd:
+                sink_port = stack.helper("sink")
+                proxyd = stack.proxyd("proxyd", stack.redis("redis"))
+                mem = settled_memory(proxyd)
+                extras.setup.append(
+                    f"proxyd under test: {len(mem.procs)} process(es) ({mem.breakdown()} when "
+                    "fresh); backends: nginx (the same configuration as the table's backend) "
+                    "and, for uploads, a counting sink (`python -m bench.extras sink`)."
+                )
         except Exception as exc:  # noqa: BLE001
             traceback.print_exc()
             setup_error = f"setup failed: {_one_line(exc, 400)}"
@@ -1069,37 +1078,41 @@ def measure_extras(workdir: Path, scale: float = 1.0) -> Extras:
             return measure()
 
         mib = _scaled(STREAM_MIB, scale, 1)
-        extras.sections.append(
-            _guarded(
-                f"Streaming a {mib} MiB body",
-                lambda: with_proxyd(
-                    lambda p: measure_streaming(p, backend_url, files, sink_port, scale)
-                ),
+        if "streaming" in wanted:
+            extras.sections.append(
+                _guarded(
+                    f"Streaming a {mib} MiB body",
+                    lambda: with_proxyd(
+                        lambda p: measure_streaming(p, backend_url, files, sink_port, scale)
+                    ),
+                )
             )
-        )
         with contextlib.suppress(OSError):
             (files / "stream.bin").unlink()
         count = _scaled(IDLE_PROXIES, scale, 10)
-        extras.sections.append(
-            _guarded(
-                f"Idle RSS with {count:,} proxies",
-                lambda: with_backend(lambda: measure_idle_proxies(stack, backend_url, scale)),
+        if "rss" in wanted:
+            extras.sections.append(
+                _guarded(
+                    f"Idle RSS with {count:,} proxies",
+                    lambda: with_backend(lambda: measure_idle_proxies(stack, backend_url, scale)),
+                )
             )
-        )
         total = _scaled(REQUESTS, scale, 1000)
-        extras.sections.append(
-            _guarded(
-                f"RSS after {total:,} requests",
-                lambda: with_proxyd(lambda p: measure_request_growth(p, backend_url, scale)),
+        if "growth" in wanted:
+            extras.sections.append(
+                _guarded(
+                    f"RSS after {total:,} requests",
+                    lambda: with_proxyd(lambda p: measure_request_growth(p, backend_url, scale)),
+                )
             )
-        )
         ws = _scaled(WEBSOCKETS, scale, 20)
-        extras.sections.append(
-            _guarded(
-                f"{ws:,} concurrent idle WebSocket connections",
-                lambda: with_proxyd(lambda p: measure_websockets(stack, p, scale)),
+        if "websockets" in wanted:
+            extras.sections.append(
+                _guarded(
+                    f"{ws:,} concurrent idle WebSocket connections",
+                    lambda: with_proxyd(lambda p: measure_websockets(stack, p, scale)),
+                )
             )
-        )
     finally:
         stack.close()
         extras.findings += stack.findings
@@ -1207,6 +1220,14 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name).add_argument("port", type=int)
     measure = sub.add_parser("measure", help="run only the extra measurements, print Markdown")
     measure.add_argument("--scale", type=float, default=1.0)
+    measure.add_argument(
+        "--only",
+        action="append",
+        choices=MEASUREMENTS,
+        help="run only this measurement (repeatable): streaming (512 MiB body), rss (idle RSS "
+        "with 1,000 proxies, default WORKERS and WORKERS=1), growth (RSS after 100,000 "
+        "requests), websockets (5,000 idle WebSockets); default: all four",
+    )
     args = parser.parse_args(argv)
     raise_file_limit()
     if args.command == "sink":
@@ -1217,7 +1238,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         tmp = Path(tempfile.mkdtemp(prefix="proxyd-extras-"))
         try:
-            print(render_extras(measure_extras(tmp, args.scale)))
+            only = frozenset(args.only) if args.only else None
+            print(render_extras(measure_extras(tmp, args.scale, only)))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
