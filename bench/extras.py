@@ -100,6 +100,7 @@ class ProcMem:
     hwm_kb: int
     nofile: str = "?"
     fds: int = 0
+    pss_kb: int = 0  # proportional set size; filled by add_pss() only (reading it costs more)
 
 
 @dataclass
@@ -121,6 +122,20 @@ class TreeMem:
     def mb(self) -> float:
         """Total RSS of the tree in MB (10^6 bytes)."""
         return self.rss_bytes / MB
+
+    @property
+    def pss_mb(self) -> float:
+        """Total PSS of the tree in MB, once add_pss() has read it."""
+        return sum(p.pss_kb for p in self.procs) * 1024 / MB
+
+    def pss_breakdown(self) -> str:
+        """Per-process PSS, in the order of breakdown()."""
+        roots = [p for p in self.procs if p.role != "worker"]
+        workers = [p for p in self.procs if p.role == "worker"]
+        parts = [f"{p.role} {p.pss_kb * 1024 / MB:.1f}" for p in roots]
+        if workers:
+            parts.append("workers " + ", ".join(f"{p.pss_kb * 1024 / MB:.1f}" for p in workers))
+        return " + ".join(parts) + " MB"
 
     def breakdown(self) -> str:
         """Per-process RSS, e.g. `supervisor 30.1 + workers 61.2, 60.8 MB`."""
@@ -213,6 +228,18 @@ def tree_memory(root: int) -> TreeMem:
         with contextlib.suppress(OSError):
             p.fds = len(os.listdir(f"/proc/{p.pid}/fd"))
     return TreeMem(procs)
+
+
+def add_pss(mem: TreeMem) -> TreeMem:
+    """Fill in each process's PSS (/proc/PID/smaps_rollup): its RSS with every shared page
+    divided among the processes that map it, so shared libraries count once over the tree."""
+    for p in mem.procs:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p.pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    p.pss_kb = _kb(line.split(":", 1)[1])
+                    break
+    return mem
 
 
 def tree_cpu_seconds(root: int) -> float:
@@ -642,7 +669,7 @@ def _idle_with_proxies(
     proxyd = stack.proxyd(f"proxyd-{name}", stack.redis(f"redis-{name}"), **settings)
     try:
         time.sleep(2)
-        before = settled_memory(proxyd)
+        before = add_pss(settled_memory(proxyd))
         hostnames = [f"idle{i}.extras.local" for i in range(count)]
         started = time.monotonic()
         _create_many(proxyd, hostnames, backend_url)
@@ -652,7 +679,7 @@ def _idle_with_proxies(
             _wait_serving(proxyd, hostname)
         serving_s = time.monotonic() - started
         time.sleep(2)
-        after = settled_memory(proxyd)
+        after = add_pss(settled_memory(proxyd))
     finally:
         stack.stop_proxyd(proxyd)
     return before, after, created_s, serving_s, len(sample)
@@ -694,6 +721,11 @@ def measure_idle_proxies(stack: Stack, backend_url: str, scale: float) -> Sectio
                 f"{after.mb - before.mb:+.1f} MB ({per_proxy:.1f} kB per proxy)",
                 after.breakdown(),
             ]
+        )
+        section.notes.append(
+            f"{label}, PSS (each shared page divided among the processes mapping it, so shared "
+            f"libraries count once; VmRSS counts them in every process): {before.pss_mb:.1f} MB "
+            f"fresh, {after.pss_mb:.1f} MB with the proxies ({after.pss_breakdown()})."
         )
         section.notes.append(
             f"{label}: {math.ceil(count / PROXIES_PER_MUTATION)} GraphQL request(s) of up to "
