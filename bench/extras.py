@@ -21,7 +21,9 @@ returns.
 This module is also the small backends the measurements need, run as separate processes:
 `python -m bench.extras sink PORT` (counts and discards request bodies) and
 `python -m bench.extras ws-echo PORT` (a WebSocket echo server). `python -m bench.extras measure
---scale 0.05` runs only the extra measurements and prints the section.
+--scale 0.05` runs only the extra measurements and prints the section; `--only rss` (repeatable:
+streaming, rss, growth, websockets) runs just the named ones, e.g. only the idle RSS with 1,000
+proxies, without any throughput run.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class ProcMem:
     hwm_kb: int
     nofile: str = "?"
     fds: int = 0
+    pss_kb: int = 0  # proportional set size; filled by add_pss() only (reading it costs more)
 
 
 @dataclass
@@ -119,6 +122,20 @@ class TreeMem:
     def mb(self) -> float:
         """Total RSS of the tree in MB (10^6 bytes)."""
         return self.rss_bytes / MB
+
+    @property
+    def pss_mb(self) -> float:
+        """Total PSS of the tree in MB, once add_pss() has read it."""
+        return sum(p.pss_kb for p in self.procs) * 1024 / MB
+
+    def pss_breakdown(self) -> str:
+        """Per-process PSS, in the order of breakdown()."""
+        roots = [p for p in self.procs if p.role != "worker"]
+        workers = [p for p in self.procs if p.role == "worker"]
+        parts = [f"{p.role} {p.pss_kb * 1024 / MB:.1f}" for p in roots]
+        if workers:
+            parts.append("workers " + ", ".join(f"{p.pss_kb * 1024 / MB:.1f}" for p in workers))
+        return " + ".join(parts) + " MB"
 
     def breakdown(self) -> str:
         """Per-process RSS, e.g. `supervisor 30.1 + workers 61.2, 60.8 MB`."""
@@ -211,6 +228,18 @@ def tree_memory(root: int) -> TreeMem:
         with contextlib.suppress(OSError):
             p.fds = len(os.listdir(f"/proc/{p.pid}/fd"))
     return TreeMem(procs)
+
+
+def add_pss(mem: TreeMem) -> TreeMem:
+    """Fill in each process's PSS (/proc/PID/smaps_rollup): its RSS with every shared page
+    divided among the processes that map it, so shared libraries count once over the tree."""
+    for p in mem.procs:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p.pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    p.pss_kb = _kb(line.split(":", 1)[1])
+                    break
+    return mem
 
 
 def tree_cpu_seconds(root: int) -> float:
@@ -640,7 +669,7 @@ def _idle_with_proxies(
     proxyd = stack.proxyd(f"proxyd-{name}", stack.redis(f"redis-{name}"), **settings)
     try:
         time.sleep(2)
-        before = settled_memory(proxyd)
+        before = add_pss(settled_memory(proxyd))
         hostnames = [f"idle{i}.extras.local" for i in range(count)]
         started = time.monotonic()
         _create_many(proxyd, hostnames, backend_url)
@@ -650,7 +679,7 @@ def _idle_with_proxies(
             _wait_serving(proxyd, hostname)
         serving_s = time.monotonic() - started
         time.sleep(2)
-        after = settled_memory(proxyd)
+        after = add_pss(settled_memory(proxyd))
     finally:
         stack.stop_proxyd(proxyd)
     return before, after, created_s, serving_s, len(sample)
@@ -692,6 +721,11 @@ def measure_idle_proxies(stack: Stack, backend_url: str, scale: float) -> Sectio
                 f"{after.mb - before.mb:+.1f} MB ({per_proxy:.1f} kB per proxy)",
                 after.breakdown(),
             ]
+        )
+        section.notes.append(
+            f"{label}, PSS (each shared page divided among the processes mapping it, so shared "
+            f"libraries count once; VmRSS counts them in every process): {before.pss_mb:.1f} MB "
+            f"fresh, {after.pss_mb:.1f} MB with the proxies ({after.pss_breakdown()})."
         )
         section.notes.append(
             f"{label}: {math.ceil(count / PROXIES_PER_MUTATION)} GraphQL request(s) of up to "
@@ -1030,8 +1064,14 @@ def _guarded(title: str, measure: Callable[[], Section]) -> Section:
     return section
 
 
-def measure_extras(workdir: Path, scale: float = 1.0) -> Extras:
-    """Run the four extra measurements; every process started here is stopped on return."""
+MEASUREMENTS = ("streaming", "rss", "growth", "websockets")  # `measure --only` choices
+
+
+def measure_extras(workdir: Path, scale: float = 1.0, only: frozenset[str] | None = None) -> Extras:
+    """Run the four extra measurements (or only those named in `only`, see MEASUREMENTS);
+    every process started here is stopped on return."""
+    wanted = frozenset(MEASUREMENTS) if only is None else only
+    needs_proxyd = bool(wanted & {"streaming", "growth", "websockets"})
     started = time.monotonic()
     extras = Extras(scale=scale)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -1046,14 +1086,15 @@ def measure_extras(workdir: Path, scale: float = 1.0) -> Extras:
             backend = nginx.start_backend(workdir / "backend", backend_port)
             stack.exit.callback(backend.stop)
             backend_url = f"http://{LOOPBACK}:{backend_port}"
-            sink_port = stack.helper("sink")
-            proxyd = stack.proxyd("proxyd", stack.redis("redis"))
-            mem = settled_memory(proxyd)
-            extras.setup.append(
-                f"proxyd under test: {len(mem.procs)} process(es) ({mem.breakdown()} when fresh); "
-                f"backends: nginx (the same configuration as the table's backend) and, for "
-                "uploads, a counting sink (`python -m bench.extras sink`)."
-            )
+            if needs_proxyd:
+                sink_port = stack.helper("sink")
+                proxyd = stack.proxyd("proxyd", stack.redis("redis"))
+                mem = settled_memory(proxyd)
+                extras.setup.append(
+                    f"proxyd under test: {len(mem.procs)} process(es) ({mem.breakdown()} when "
+                    "fresh); backends: nginx (the same configuration as the table's backend) "
+                    "and, for uploads, a counting sink (`python -m bench.extras sink`)."
+                )
         except Exception as exc:  # noqa: BLE001
             traceback.print_exc()
             setup_error = f"setup failed: {_one_line(exc, 400)}"
@@ -1069,37 +1110,41 @@ def measure_extras(workdir: Path, scale: float = 1.0) -> Extras:
             return measure()
 
         mib = _scaled(STREAM_MIB, scale, 1)
-        extras.sections.append(
-            _guarded(
-                f"Streaming a {mib} MiB body",
-                lambda: with_proxyd(
-                    lambda p: measure_streaming(p, backend_url, files, sink_port, scale)
-                ),
+        if "streaming" in wanted:
+            extras.sections.append(
+                _guarded(
+                    f"Streaming a {mib} MiB body",
+                    lambda: with_proxyd(
+                        lambda p: measure_streaming(p, backend_url, files, sink_port, scale)
+                    ),
+                )
             )
-        )
         with contextlib.suppress(OSError):
             (files / "stream.bin").unlink()
         count = _scaled(IDLE_PROXIES, scale, 10)
-        extras.sections.append(
-            _guarded(
-                f"Idle RSS with {count:,} proxies",
-                lambda: with_backend(lambda: measure_idle_proxies(stack, backend_url, scale)),
+        if "rss" in wanted:
+            extras.sections.append(
+                _guarded(
+                    f"Idle RSS with {count:,} proxies",
+                    lambda: with_backend(lambda: measure_idle_proxies(stack, backend_url, scale)),
+                )
             )
-        )
         total = _scaled(REQUESTS, scale, 1000)
-        extras.sections.append(
-            _guarded(
-                f"RSS after {total:,} requests",
-                lambda: with_proxyd(lambda p: measure_request_growth(p, backend_url, scale)),
+        if "growth" in wanted:
+            extras.sections.append(
+                _guarded(
+                    f"RSS after {total:,} requests",
+                    lambda: with_proxyd(lambda p: measure_request_growth(p, backend_url, scale)),
+                )
             )
-        )
         ws = _scaled(WEBSOCKETS, scale, 20)
-        extras.sections.append(
-            _guarded(
-                f"{ws:,} concurrent idle WebSocket connections",
-                lambda: with_proxyd(lambda p: measure_websockets(stack, p, scale)),
+        if "websockets" in wanted:
+            extras.sections.append(
+                _guarded(
+                    f"{ws:,} concurrent idle WebSocket connections",
+                    lambda: with_proxyd(lambda p: measure_websockets(stack, p, scale)),
+                )
             )
-        )
     finally:
         stack.close()
         extras.findings += stack.findings
@@ -1207,6 +1252,14 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name).add_argument("port", type=int)
     measure = sub.add_parser("measure", help="run only the extra measurements, print Markdown")
     measure.add_argument("--scale", type=float, default=1.0)
+    measure.add_argument(
+        "--only",
+        action="append",
+        choices=MEASUREMENTS,
+        help="run only this measurement (repeatable): streaming (512 MiB body), rss (idle RSS "
+        "with 1,000 proxies, default WORKERS and WORKERS=1), growth (RSS after 100,000 "
+        "requests), websockets (5,000 idle WebSockets); default: all four",
+    )
     args = parser.parse_args(argv)
     raise_file_limit()
     if args.command == "sink":
@@ -1217,7 +1270,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         tmp = Path(tempfile.mkdtemp(prefix="proxyd-extras-"))
         try:
-            print(render_extras(measure_extras(tmp, args.scale)))
+            only = frozenset(args.only) if args.only else None
+            print(render_extras(measure_extras(tmp, args.scale, only)))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0

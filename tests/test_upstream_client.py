@@ -161,3 +161,98 @@ async def test_errors_are_classified(nursery):
     with pytest.raises(UpstreamProtocolError):
         await read_all(response)
     await response.aclose()
+
+
+def _tls_files(tmp_path):
+    """A CA certificate file, and a server context for 127.0.0.1 signed by that CA."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def cert(subject, issuer, public_key, signing_key, *, ca: bool):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            builder = builder.add_extension(san, critical=False)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca_cert = cert("test upstream CA", "test upstream CA", ca_key.public_key(), ca_key, ca=True)
+    server_cert = cert("127.0.0.1", "test upstream CA", server_key.public_key(), ca_key, ca=False)
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    chain = tmp_path / "server.pem"
+    chain.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + server_cert.public_bytes(serialization.Encoding.PEM)
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(chain)
+    return ca_file, server
+
+
+async def test_https_upstream_is_verified_against_the_system_trust_store(
+    nursery, tmp_path, monkeypatch
+):
+    """An https target is connected over TLS and its certificate verified with the default
+    trust store (SSL_CERT_FILE here): an untrusted certificate is refused, a trusted one works."""
+    from proxyd.edge.upstream import shared_ssl_context
+
+    ca_file, server_context = _tls_files(tmp_path)
+
+    async def handler(stream):
+        buffer = b""
+        try:
+            while b"\r\n\r\n" not in buffer:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                buffer += data
+            await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret")
+            await trio.sleep_forever()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+
+    listeners = await nursery.start(
+        functools.partial(trio.serve_ssl_over_tcp, handler, 0, server_context, host="127.0.0.1")
+    )
+    key = ("https", "127.0.0.1", listeners[0].transport_listener.socket.getsockname()[1])
+    shared_ssl_context.cache_clear()
+    try:
+        upstream = pool()
+        with pytest.raises(UpstreamConnectError, match=r"^TLS with 127\.0\.0\.1:\d+ failed"):
+            await upstream.request("GET", key, b"/", [(b"host", b"127.0.0.1")], None, False)
+        await upstream.aclose()
+
+        shared_ssl_context.cache_clear()
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        upstream = pool()
+        response = await upstream.request("GET", key, b"/", [(b"host", b"127.0.0.1")], None, False)
+        assert (response.status, await read_all(response)) == (200, b"secret")
+        await response.aclose()
+        await upstream.aclose()
+    finally:
+        shared_ssl_context.cache_clear()  # later tests get a context built without our CA

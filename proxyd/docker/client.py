@@ -7,6 +7,11 @@ proxyd.docker imports aiodocker.
 
 Every failure becomes a DockerUnavailable (the daemon cannot be reached: "Docker is not reachable
 at ...") or a DockerFailure (the daemon answered with an error), each with one sentence.
+
+aiodocker, aiohttp and trio-asyncio (about 10 MB per process) are loaded, and the asyncio loop is
+opened, only once Docker first accepts a connection: until then every call first tries a plain
+trio connection to DOCKER_HOST (a unix socket or tcp://host:port), and a refusal becomes the same
+DockerUnavailable sentence. A proxyd on a machine without Docker never loads them.
 """
 
 from __future__ import annotations
@@ -15,16 +20,18 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-import aiodocker
-import aiohttp
 import trio
-import trio_asyncio
+
+if TYPE_CHECKING:
+    import aiodocker
 
 log = logging.getLogger("proxyd.docker")
 
 CALL_TIMEOUT = 60.0  # seconds for one Docker API call (create, stop, inspect, ...)
+PROBE_TIMEOUT = 5.0  # seconds for the plain connection tried before the session is opened
 
 
 class DockerError(Exception):
@@ -51,11 +58,61 @@ class DockerClient:
         self.api_version = api_version
         self._loop: Any = None
         self._docker: aiodocker.Docker | None = None
+        self._nursery: trio.Nursery | None = None
+        self._opening = trio.Lock()
         self.ready = trio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Own the asyncio loop and the aiodocker session until cancelled."""
+        """Host the aiodocker session (opened by the first call Docker accepts) until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    async def _session(self) -> tuple[Any, aiodocker.Docker]:
+        """The (asyncio loop, aiodocker session), opened once Docker accepts a connection."""
+        if self._docker is None or self._loop is None:
+            await self._probe()
+            async with self._opening:
+                if self._docker is None or self._loop is None:
+                    if self._nursery is None:
+                        raise self.unreachable("the Docker client is not running")
+                    try:
+                        await self._nursery.start(self._hold_session)
+                    except ValueError as exc:  # aiodocker refuses the URL
+                        raise self.unreachable(str(exc)) from None
+        if self._docker is None or self._loop is None:
+            raise self.unreachable("the Docker client is not running")
+        return self._loop, self._docker
+
+    async def _probe(self) -> None:
+        """Connect to DOCKER_HOST with plain trio (no asyncio, no aiodocker) and hang up."""
+        parts = urlsplit(self.url)
+        try:
+            with trio.fail_after(PROBE_TIMEOUT):
+                if parts.scheme == "unix":
+                    stream = await trio.open_unix_socket(parts.path)
+                elif parts.scheme in ("tcp", "http", "https") and parts.hostname:
+                    default = 443 if parts.scheme == "https" else 2375
+                    stream = await trio.open_tcp_stream(parts.hostname, parts.port or default)
+                else:
+                    return  # anything else: let aiodocker judge the URL
+                await stream.aclose()
+        except trio.TooSlowError:
+            raise self.unreachable(f"no answer within {PROBE_TIMEOUT:.0f}s") from None
+        except ValueError as exc:  # e.g. a port out of range
+            raise self.unreachable(str(exc)) from None
+        except OSError as exc:
+            raise self.unreachable(exc.strerror or f"{type(exc).__name__}: {exc}") from None
+
+    async def _hold_session(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Own the asyncio loop and the aiodocker session until the client stops."""
+        import trio_asyncio
+
         async with trio_asyncio.open_loop() as loop:
             self._loop = loop
             try:
@@ -71,6 +128,8 @@ class DockerClient:
                         await loop.run_aio_coroutine(docker.close())
 
     async def _open(self) -> aiodocker.Docker:
+        import aiodocker
+
         version = (self.api_version or "auto").lstrip("v")
         return aiodocker.Docker(
             url=self.url, api_version="auto" if version == "auto" else f"v{version}"
@@ -83,9 +142,10 @@ class DockerClient:
         self, make: Callable[[aiodocker.Docker], Awaitable[Any]], timeout: float = CALL_TIMEOUT
     ) -> Any:
         """Run one aiodocker coroutine (built by make(docker)) and return its result."""
-        if self._docker is None or self._loop is None:
-            raise self.unreachable("the Docker client is not running")
-        docker, loop = self._docker, self._loop
+        loop, docker = await self._session()
+        import aiodocker
+        import aiohttp
+
         try:
             with trio.fail_after(timeout):
                 return await loop.run_aio_coroutine(make(docker))
@@ -209,9 +269,10 @@ class DockerClient:
 
         When the consumer is slower than the stream the channel closes (the consumer sees the
         end of the stream) instead of buffering without bound."""
-        if self._docker is None or self._loop is None:
-            raise self.unreachable("the Docker client is not running")
-        docker, loop = self._docker, self._loop
+        loop, docker = await self._session()
+        import aiodocker
+        import aiohttp
+
         send, receive = trio.open_memory_channel(size)
 
         def push(item: Any) -> None:

@@ -20,7 +20,6 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import trio
 
 from proxyd.oauth.registration import validate_metadata
@@ -83,6 +82,8 @@ async def fetch(url: str, allow_private: bool) -> dict[str, Any]:
     target = f"{parts.scheme}://{host}:{port}{parts.path}" + (
         f"?{parts.query}" if parts.query else ""
     )
+    import httpx  # loaded on the first fetch: most processes never need an HTTP client
+
     try:
         async with (
             httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as client,

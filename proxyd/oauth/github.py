@@ -1,5 +1,6 @@
 """The upstream identity provider: GitHub's OAuth web flow and REST API (/user, /user/emails,
 /user/orgs). GITHUB_BASE_URL and GITHUB_API_URL point it at GitHub Enterprise or a test stand-in.
+httpx is imported by the calls that use it, so a proxyd nobody logs into never loads it.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import attrs
-import httpx
 
 LOGIN_SCOPES = "read:user user:email read:org"
 
@@ -58,6 +58,8 @@ class GitHub:
         return str(token)
 
     async def _post(self, path: str, form: dict[str, str]) -> dict[str, Any]:
+        import httpx
+
         try:
             async with httpx.AsyncClient(timeout=self.timeout) as client:
                 response = await client.post(
@@ -76,6 +78,8 @@ class GitHub:
             "Accept": "application/vnd.github+json",
         }
         base = self.api_url.rstrip("/")
+        import httpx
+
         try:
             async with httpx.AsyncClient(timeout=self.timeout, headers=headers) as client:
                 user = (await client.get(f"{base}/user")).raise_for_status().json()
