@@ -7,8 +7,8 @@ targets) the remote-access policy; the header policy (proxyd.edge.headers); then
 (HTTP streaming, an upgrade tunnel on h1, or a WebSocket relay on h2). The user, client id and
 auth outcome are left in the scope for the request log.
 
-It holds a snapshot of its Proxy settings (swapped in place on proxy_updated), its upstream client
-pool and its own nursery for background work; nothing on its request path touches Redis.
+It holds a snapshot of its Proxy settings (swapped in place on proxy_updated) and its upstream
+client pool, and runs no task of its own; nothing on its request path touches Redis.
 """
 
 from __future__ import annotations
@@ -83,29 +83,15 @@ class ProxyApp:
             keepalive=settings.upstream_keepalive,
         )
         self.in_flight = 0
-        self._idle = trio.Event()
-        self._cancel_scope: trio.CancelScope | None = None
-        self.nursery: trio.Nursery | None = None
-
-    # -- lifecycle (run by the ProxyManager, one task per proxy) --------------------------------
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        try:
-            with trio.CancelScope() as self._cancel_scope:
-                async with trio.open_nursery() as self.nursery:
-                    task_status.started()
-                    await trio.sleep_forever()
-        finally:
-            with trio.CancelScope(shield=True):
-                await self.pool.aclose()
+        self._idle: trio.Event | None = None  # made by stop() only: most proxies never stop
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Let requests in flight finish (up to grace seconds), then stop this proxy's tasks."""
+        """Wait for the requests in flight (up to grace seconds). The ProxyManager has removed
+        this proxy already, so no new request reaches it, and closes its pool afterwards."""
         with trio.move_on_after(grace):
             while self.in_flight:
                 self._idle = trio.Event()
                 await self._idle.wait()
-        if self._cancel_scope is not None:
-            self._cancel_scope.cancel()
 
     # -- request path -----------------------------------------------------------------------------
     async def __call__(self, scope: dict, receive, send) -> None:
@@ -128,7 +114,7 @@ class ProxyApp:
                 )
         finally:
             self.in_flight -= 1
-            if not self.in_flight:
+            if not self.in_flight and self._idle is not None:
                 self._idle.set()
 
     async def handle(self, scope: dict, receive, send) -> None:
