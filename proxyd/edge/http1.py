@@ -261,7 +261,8 @@ class ConnectionPool:
                     await tls.do_handshake()
                 except (trio.BrokenResourceError, ssl.SSLError, OSError) as exc:
                     await tcp.aclose()
-                    raise UpstreamConnectError(f"TLS with {host}:{port} failed: {exc}") from None
+                    reason = exc.__cause__ or exc  # trio wraps the SSLError that says why
+                    raise UpstreamConnectError(f"TLS with {host}:{port} failed: {reason}") from None
                 stream = tls
             return Connection(stream, sock, key, stream if scheme != "https" else None)
         assert scope.cancelled_caught
