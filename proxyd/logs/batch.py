@@ -38,16 +38,18 @@ class BatchWriter:
         Each record's `instance` must be set by the caller (the serving process it came from).
         """
         now = time.time()
-        zsets: dict[str, dict[str, float]] = collections.defaultdict(dict)
+        # Index -> positions of its records in this batch (the script looks up key and score).
+        zsets: dict[str, list[int]] = collections.defaultdict(list)
         counters: collections.Counter[tuple[str, str]] = collections.Counter()
         visitors: dict[str, set[str]] = collections.defaultdict(set)
         records: list[str] = []
-        for record in batch:
+        slow_ms = self.slow_ms
+        for position, record in enumerate(batch):
             stored = record.to_dict()
-            key = stored["id"]
-            records += (key, json.dumps(stored, separators=(",", ":")))
-            for index in layout.index_keys(stored, self.slow_ms):
-                zsets[index][key] = record.ts
+            # Scores as text: Lua would print numbers with only 14 significant digits.
+            records += (stored["id"], _encode(stored), repr(record.ts))
+            for index in layout.index_keys(stored, slow_ms):
+                zsets[index].append(position)
             hour = _hour(int(record.ts // 3600))
             bucket = str(layout.latency_bucket(record.duration_ms))
             for host in (record.hostname, layout.ALL_HOSTS):
@@ -72,17 +74,17 @@ class BatchWriter:
             "maxlen": self.stream_maxlen,
             "cutoff": repr(cutoff),
             "cutoff_ms": str(int(cutoff * 1000)),
-            # Scores as text: Lua would print numbers with only 14 significant digits.
-            "zadd": [
-                [k, [x for m, sc in v.items() for x in (repr(sc), m)]] for k, v in zsets.items()
-            ],
+            "zadd": [[k, v] for k, v in zsets.items()],
             "hincr": [[k, f, n] for (k, f), n in counters.items()],
             "pfadd": [[k, sorted(v)] for k, v in visitors.items()],
             "trim": trim,
         }
         if self._script is None:
             self._script = redis.register_script(WRITE_SCRIPT)
-        await self._script(keys=[], args=[json.dumps(payload, separators=(",", ":")), *records])
+        await self._script(keys=[], args=[_encode(payload), *records])
+
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 
 
 @functools.lru_cache(maxsize=64)
@@ -90,19 +92,27 @@ def _hour(hour_number: int) -> str:
     return layout.hour_bucket(hour_number * 3600)
 
 
-# Applies one batch inside Redis (ARGV[1]: JSON of the aggregated writes; then key, record pairs) (standalone Redis; the keys are computed by the caller).
+# Applies one batch inside Redis (standalone Redis; the keys are computed by the caller).
+# ARGV[1]: JSON of the aggregated writes; then key, record JSON and score (text) per record. An
+# index lists the positions (0-based) of its records, so each key and score is sent once.
 WRITE_SCRIPT = """
 local b = cjson.decode(ARGV[1])
 local ttl = b.ttl
 local function chunks(list, size, fn)
   for i = 1, #list, size do fn({unpack(list, i, math.min(i + size - 1, #list))}) end
 end
-for i = 2, #ARGV, 2 do
+for i = 2, #ARGV, 3 do
   redis.call('SET', ARGV[i], ARGV[i + 1], 'PX', ttl)
   redis.call('XADD', b.stream, 'MAXLEN', '~', b.maxlen, '*', 'r', ARGV[i + 1])
 end
 for _, z in ipairs(b.zadd) do
-  chunks(z[2], 1000, function(part) redis.call('ZADD', z[1], unpack(part)) end)
+  local args = {}
+  for _, p in ipairs(z[2]) do
+    local at = 2 + 3 * p
+    args[#args + 1] = ARGV[at + 2]
+    args[#args + 1] = ARGV[at]
+  end
+  chunks(args, 2000, function(part) redis.call('ZADD', z[1], unpack(part)) end)
   redis.call('PEXPIRE', z[1], ttl)
 end
 for _, h in ipairs(b.hincr) do
@@ -121,5 +131,5 @@ for _, k in ipairs(b.trim) do
   end
 end
 redis.call('PEXPIRE', b.stream, ttl)
-return (#ARGV - 1) / 2
+return (#ARGV - 1) / 3
 """
