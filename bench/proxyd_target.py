@@ -187,6 +187,9 @@ def start_proxyd(
         PROXYD_DATA_DIR=str(data_dir),
         LOG_LEVEL=log_level,
         PYTHONUNBUFFERED="1",
+        # Like the bench's nginx (keepalive_requests 1000000): the load generators keep their
+        # connections, and h2load, which does not reconnect after a GOAWAY, keeps measuring.
+        EDGE_MAX_REQUESTS_PER_CONNECTION="1000000",
     )
     env.update(settings)
     # proxyd is normally installed (nox installs it with -e .); this also covers a bare checkout.

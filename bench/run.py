@@ -425,8 +425,10 @@ def render(bench: Bench, rows: list[Row], h2_rows: list[Row], args: argparse.Nam
             '`proxy_http_version 1.1`, `proxy_set_header Connection ""`, access log off.'
         ),
         (
-            "- proxyd: `python -m proxyd serve`, LOG_LEVEL=WARNING, its own redis-server "
-            "(no persistence), proxy created with `createProxy(enableHttps: false)`."
+            "- proxyd: `python -m proxyd serve`, LOG_LEVEL=WARNING, "
+            "EDGE_MAX_REQUESTS_PER_CONNECTION=1000000 (as nginx's `keepalive_requests` here), "
+            "its own redis-server (no persistence), proxy created with "
+            "`createProxy(enableHttps: false)`."
         ),
         "",
         "## HTTP/1.1 throughput and latency",

@@ -34,7 +34,7 @@ _ACCEPT_RETRY = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBU
 class _ReplayStream(trio.abc.HalfCloseableStream):
     """A socket stream whose first bytes (already read while peeking) are returned again."""
 
-    def __init__(self, stream: trio.SocketStream, first: bytes) -> None:
+    def __init__(self, stream: FastStream, first: bytes) -> None:
         self._stream = stream
         self._first = first
         self.socket = stream.socket
@@ -68,6 +68,7 @@ class _H2:
         config.include_server_header = False
         config.graceful_timeout = graceful_timeout
         config.keep_alive_timeout = limits.keepalive_timeout
+        config.keep_alive_max_requests = limits.max_requests  # then GOAWAY, as h1 closes
         config.read_timeout = None
         config.h2_max_inbound_frame_size = 2**14
         config.websocket_max_message_size = 16 * 1024 * 1024
@@ -172,7 +173,7 @@ class EdgeListener:
         if not first:
             return
         if first.startswith(H2_PREFACE):
-            await self.h2.serve(_ReplayStream(stream, first))
+            await self.h2.serve(_ReplayStream(FastStream(stream), first))
             return
         if H2_PREFACE.startswith(first):  # a truncated preface that timed out
             await stream.send_all(error_response(408, "408 Request Timeout."))
