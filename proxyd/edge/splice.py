@@ -95,6 +95,7 @@ async def relay(
         left = count  # still to take from src
         held = 0  # in the pipe, not yet given to dst
         unfair = 0
+        ended = ""  # why src ended early: what it sent is still passed on, then SourceEnded
         while left or held:
             moved = False
             if left:
@@ -103,10 +104,11 @@ async def relay(
                 except BlockingIOError:
                     got = -1  # src empty, or the pipe full
                 except OSError as exc:
-                    raise SourceEnded(f"reading failed: {exc}") from None
+                    got, ended = 0, f"reading failed: {exc}"
                 if got == 0:
-                    raise SourceEnded(f"the source closed with {left} of {count} bytes missing")
-                if got > 0:
+                    ended = ended or f"the source closed with {left} of {count} bytes missing"
+                    left = 0
+                elif got > 0:
                     left -= got
                     held += got
                     moved = True
@@ -121,7 +123,7 @@ async def relay(
                     if dst.fileno() == -1:
                         raise trio.ClosedResourceError("the destination was closed") from exc
                     raise trio.BrokenResourceError(str(exc)) from exc
-                if put:
+                if put > 0:
                     held -= put
                     unfair += put
                     moved = True
@@ -141,6 +143,8 @@ async def relay(
                 await trio.lowlevel.wait_readable(src)
             if waiting.cancelled_caught:
                 raise SourceTimeout(f"no data for {idle_timeout:g} s")
+        if ended:
+            raise SourceEnded(ended)
     finally:
         os.close(read_end)
         os.close(write_end)
