@@ -18,6 +18,7 @@ import trio
 from proxyd.edge import splice
 from tests.support.bulk import Client, blob, start_bulk_backend
 from tests.support.graphql import CREATE_PROXY, GraphQLClient
+from tests.support.logs import wait_for_logs
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.skipif(not splice.AVAILABLE, reason="splice(2) is Linux-only")
@@ -108,6 +109,22 @@ async def test_upload_is_byte_exact_with_and_without_100_continue(start_proxyd, 
     assert bulk.uploads[-1] == {"bytes": 1000, "sha256": _sha(small)}
     assert (await client.answer()).sha256 == _sha(blob(9))
     await client.aclose()
+
+
+async def test_request_log_counts_spliced_bytes(start_proxyd, bulk):
+    proc = await _proxied(start_proxyd, bulk)
+    client = await Client.connect(proc.http_port)
+    await client.send(_get(f"/blob?bytes={4 * MIB}"))
+    assert (await client.answer()).length == 4 * MIB
+    body = blob(3 * MIB, seed=4)
+    await client.send(_post(len(body)) + body)
+    assert (await client.answer()).status == 200
+    await client.aclose()
+    gql = GraphQLClient(proc.api_url, proc.token("admin"))
+    records = await wait_for_logs(gql, 1, {"hostname": "bulk.test", "path": "/hash"})
+    assert (records[0]["bytesIn"], records[0]["status"]) == (len(body), 200)
+    records = await wait_for_logs(gql, 2, {"hostname": "bulk.test", "path": "/blob"})
+    assert max(r["bytesOut"] for r in records) == 4 * MIB
 
 
 async def test_client_hanging_up_mid_download_cancels_the_upstream(start_proxyd, bulk):
