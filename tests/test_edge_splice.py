@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import resource
 import socket
 
 import httpx
@@ -273,4 +275,44 @@ async def test_relay_reports_early_close_stall_and_gone_destination(nursery):
     with trio.fail_after(5), pytest.raises(trio.BrokenResourceError):
         await splice.relay(src2, dst, 4 * MIB, idle_timeout=5)
     for sock in (src_in, src, dst, src_in2, src2):
+        sock.close()
+
+
+@contextlib.contextmanager
+def _no_free_descriptors():
+    """Every descriptor number below the soft RLIMIT_NOFILE in use: pipe2() fails (EMFILE)."""
+    top = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    fillers = []
+    while (fd := os.open(os.devnull, os.O_RDONLY)) < top:
+        fillers.append(fd)
+    os.close(fd)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (top + 1, hard))
+    try:
+        with pytest.raises(OSError):
+            os.pipe2(0)
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        for fd in fillers:
+            os.close(fd)
+
+
+async def test_relay_without_a_free_descriptor_copies_instead(nursery):
+    src_in, src = await _tcp_pair()
+    dst, dst_out = await _tcp_pair()
+    data = blob(3 * MIB, seed=9)
+    received = bytearray()
+
+    async def drain():
+        while len(received) < len(data):
+            received.extend(await dst_out.recv(MIB))
+
+    nursery.start_soon(_send_all, src_in, data)
+    with _no_free_descriptors():
+        async with trio.open_nursery() as inner:
+            inner.start_soon(drain)
+            await splice.relay(src, dst, len(data), idle_timeout=5)
+    assert bytes(received) == data
+    for sock in (src_in, src, dst, dst_out):
         sock.close()

@@ -90,7 +90,11 @@ async def relay(
     src_fd, dst_fd = src.fileno(), dst.fileno()
     if src_fd < 0 or dst_fd < 0:
         raise trio.ClosedResourceError("a socket was closed")
-    read_end, write_end = _open_pipe()
+    try:
+        read_end, write_end = _open_pipe()
+    except OSError:  # out of descriptors: copy instead, the body still arrives whole
+        await _copy(src, dst, count, idle_timeout)
+        return
     try:
         left = count  # still to take from src
         held = 0  # in the pipe, not yet given to dst
@@ -148,3 +152,29 @@ async def relay(
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+async def _copy(
+    src: trio.socket.SocketType, dst: trio.socket.SocketType, count: int, idle_timeout: float | None
+) -> None:
+    """relay() through user space, with the same outcomes (when no pipe can be had)."""
+    left = count
+    while left:
+        try:
+            with trio.fail_after(idle_timeout if idle_timeout is not None else float("inf")):
+                data = await src.recv(min(left, 256 * 1024))
+        except trio.TooSlowError:
+            raise SourceTimeout(f"no data for {idle_timeout:g} s") from None
+        except OSError as exc:
+            raise SourceEnded(f"reading failed: {exc}") from None
+        if not data:
+            raise SourceEnded(f"the source closed with {left} of {count} bytes missing")
+        left -= len(data)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[await dst.send(view) :]
+        except _GONE as exc:
+            raise trio.BrokenResourceError(str(exc)) from exc
+        except OSError as exc:
+            raise trio.BrokenResourceError(str(exc)) from exc
