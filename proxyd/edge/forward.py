@@ -5,6 +5,10 @@ consumes it, and the response is relayed chunk by chunk as it arrives, so compre
 through untouched (content-encoding kept). A small response that arrives whole with its head is
 sent in one piece. When the client goes away the upstream request is cancelled. Upstream failures
 become 502 (refused, broken) or 504 (timed out) with a plain-text body.
+
+Where the h1 server offers scope["extensions"]["proxyd.splice"] (plain TCP on Linux), a large
+Content-Length body bound for or coming from a plain-TCP upstream is moved socket to socket with
+splice(2) instead (proxyd.edge.splice).
 """
 
 from __future__ import annotations
