@@ -103,6 +103,19 @@ async def test_upload_is_byte_exact_with_and_without_100_continue(start_proxyd, 
     assert bulk.uploads[-1] == {"bytes": len(body), "sha256": _sha(body)}
     await client.aclose()
 
+    # A request pipelined right behind a spliced body is never spliced along with it (the
+    # backend would parse it unchecked): the connection ends after the upload's answer.
+    bulk.targets.clear()
+    client = await Client.connect(proc.http_port)
+    smuggled = b"GET /blob?bytes=5 HTTP/1.1\r\nHost: bulk.test\r\nX-Auth-User: admin\r\n\r\n"
+    await client.send(_post(len(body)) + body + smuggled)
+    answer = await client.answer()
+    assert answer.status == 200
+    assert bulk.uploads[-1] == {"bytes": len(body), "sha256": _sha(body)}
+    assert answer.headers.get(b"connection") == b"close"
+    assert await client.closed()
+    assert bulk.targets == [b"/hash"]
+
     # A small upload takes the generic path and keeps its connection.
     client = await Client.connect(proc.http_port)
     small = blob(1000, seed=3)

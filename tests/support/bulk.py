@@ -78,6 +78,7 @@ class BulkBackend:
     port: int = 0
     events: list[str] = attrs.Factory(list)
     uploads: list[dict] = attrs.Factory(list)
+    targets: list[bytes] = attrs.Factory(list)  # every request target parsed, in order
 
     @property
     def url(self) -> str:
@@ -96,6 +97,7 @@ class BulkBackend:
                 if raw is None:
                     return
                 (method, target, _), headers = _head(raw)
+                self.targets.append(target)
                 path, _, query = target.partition(b"?")
                 args = dict(p.split(b"=", 1) for p in query.split(b"&") if b"=" in p)
                 size = int(args.get(b"bytes", b"0"))
