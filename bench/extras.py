@@ -21,7 +21,8 @@ returns.
 This module is also the small backends the measurements need, run as separate processes:
 `python -m bench.extras sink PORT` (counts and discards request bodies) and
 `python -m bench.extras ws-echo PORT` (a WebSocket echo server). `python -m bench.extras measure
---scale 0.05` runs only the extra measurements and prints the section.
+--scale 0.05` runs only the extra measurements and prints the section (`--only streaming`: just
+the first).
 """
 
 from __future__ import annotations
