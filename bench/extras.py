@@ -21,8 +21,7 @@ returns.
 This module is also the small backends the measurements need, run as separate processes:
 `python -m bench.extras sink PORT` (counts and discards request bodies) and
 `python -m bench.extras ws-echo PORT` (a WebSocket echo server). `python -m bench.extras measure
---scale 0.05` runs only the extra measurements and prints the section (`--only streaming`: just
-the first).
+--scale 0.05` runs only the extra measurements and prints the section.
 """
 
 from __future__ import annotations
@@ -1031,9 +1030,8 @@ def _guarded(title: str, measure: Callable[[], Section]) -> Section:
     return section
 
 
-def measure_extras(workdir: Path, scale: float = 1.0, only: str = "") -> Extras:
-    """Run the four extra measurements (only="streaming": just the first); every process
-    started here is stopped on return."""
+def measure_extras(workdir: Path, scale: float = 1.0) -> Extras:
+    """Run the four extra measurements; every process started here is stopped on return."""
     started = time.monotonic()
     extras = Extras(scale=scale)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -1081,8 +1079,6 @@ def measure_extras(workdir: Path, scale: float = 1.0, only: str = "") -> Extras:
         )
         with contextlib.suppress(OSError):
             (files / "stream.bin").unlink()
-        if only == "streaming":
-            return extras
         count = _scaled(IDLE_PROXIES, scale, 10)
         extras.sections.append(
             _guarded(
@@ -1211,9 +1207,6 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name).add_argument("port", type=int)
     measure = sub.add_parser("measure", help="run only the extra measurements, print Markdown")
     measure.add_argument("--scale", type=float, default=1.0)
-    measure.add_argument(
-        "--only", choices=["streaming"], default="", help="run only this measurement"
-    )
     args = parser.parse_args(argv)
     raise_file_limit()
     if args.command == "sink":
@@ -1224,7 +1217,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         tmp = Path(tempfile.mkdtemp(prefix="proxyd-extras-"))
         try:
-            print(render_extras(measure_extras(tmp, args.scale, args.only)))
+            print(render_extras(measure_extras(tmp, args.scale)))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
