@@ -5,6 +5,10 @@ consumes it, and the response is relayed chunk by chunk as it arrives, so compre
 through untouched (content-encoding kept). A small response that arrives whole with its head is
 sent in one piece. When the client goes away the upstream request is cancelled. Upstream failures
 become 502 (refused, broken) or 504 (timed out) with a plain-text body.
+
+Where the h1 server offers scope["extensions"]["proxyd.splice"] (plain TCP on Linux), a large
+Content-Length body bound for or coming from a plain-TCP upstream is moved socket to socket with
+splice(2) instead (proxyd.edge.splice).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import time
 
 import trio
 
-from proxyd.edge.headers import Headers, downstream_response_headers
+from proxyd.edge import splice
+from proxyd.edge.headers import Headers, downstream_response_headers, header_value
 from proxyd.edge.http1 import (
     ConnectionPool,
     Pending,
@@ -66,6 +71,25 @@ async def _upstream_failed(scope: dict, send, exc: UpstreamError, label: str) ->
     scope["proxyd.upstream_error"] = type(exc).__name__
     await send_error(send, 502, f"502 Bad Gateway: the upstream for {label} could not be reached.")
     return 502
+
+
+def _spliceable(response: Response, out: Headers) -> bool:
+    """A large Content-Length body that the client gets with the same Content-Length."""
+    total, rest = response.splice_plan()
+    if rest < splice.MIN_BYTES:
+        return False
+    declared = header_value(out, b"content-length")
+    return declared is not None and declared.isdigit() and int(declared) == total
+
+
+async def _send_spliced(send, response: Response) -> None:
+    """The buffered start of the body as usual, the rest straight from socket to socket."""
+    buffered = response.take_buffered()
+    if buffered:
+        await send({"type": "http.response.body", "body": buffered, "more_body": True})
+    rest = response.splice_plan()[0]
+    await send({"type": "proxyd.response.splice", "count": rest, "relay": response.splice_to})
+    await send({"type": "http.response.body", "body": b""})
 
 
 class BodyLengthMismatch(Exception):
@@ -138,6 +162,15 @@ async def forward_http(
         finally:
             body_done.set()
 
+    async def spliced_body(stream: trio.abc.Stream, sock) -> None:
+        try:
+            sent = await splicer["request_body"](stream.send_all, sock)
+            scope["proxyd.spliced_in"] = scope.get("proxyd.spliced_in", 0) + sent
+        except splice.SourceEnded:
+            raise ClientDisconnected() from None
+        finally:
+            body_done.set()
+
     async def watch_disconnect(cancel_scope: trio.CancelScope) -> None:
         if not has_body:
             while True:
@@ -188,11 +221,16 @@ async def forward_http(
                     await first.aclose()
                 return first.status
     response = None
+    splicer = (scope.get("extensions") or {}).get("proxyd.splice")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_disconnect, nursery.cancel_scope)
         try:
             if first is None:
-                response = await pool.request(method, key, target, headers, request_body(), chunked)
+                if splicer and length and length >= splice.MIN_BYTES and key[0] == "http":
+                    body = splice.SplicedBody(spliced_body)  # zero-copy: plain TCP both sides
+                else:
+                    body = request_body()
+                response = await pool.request(method, key, target, headers, body, chunked)
             elif isinstance(first, Pending):
                 response = await pool.finish(first)
             else:
@@ -213,16 +251,13 @@ async def forward_http(
         # Time to the upstream's response head (the request log reads it from the scope).
         scope["proxyd.upstream_ms"] = (time.perf_counter() - started) * 1000
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status,
-                    "headers": downstream_response_headers(response.headers, response_headers),
-                }
-            )
+            out = downstream_response_headers(response.headers, response_headers)
+            await send({"type": "http.response.start", "status": response.status, "headers": out})
             whole = response.complete_body()
             if whole is not None:
                 await send({"type": "http.response.body", "body": whole})
+            elif splicer is not None and _spliceable(response, out):
+                await _send_spliced(send, response)
             else:
                 async for chunk in response.body():
                     await trio.lowlevel.checkpoint()  # a long download must not starve the rest

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from proxyd.edge import splice
+from proxyd.edge.fastsock import FastStream
 from proxyd.edge.h1_wire import (
     BAD_VALUE,
     END,
@@ -56,6 +58,7 @@ class Exchange:
         "length",
         "no_body",
         "pending_head",
+        "raw_body",
         "response_done",
         "sent",
         "started",
@@ -78,6 +81,7 @@ class Exchange:
         self.chunked = False
         self.sent = 0
         self.tunnelled = False
+        self.raw_body = True  # no body byte handed out yet: the rest may be spliced
 
     # -- request --------------------------------------------------------------------------------
     def scope(self) -> dict:
@@ -144,11 +148,25 @@ class Exchange:
             "client": conn.client,
             "server": conn.server,
             "proxyd.upgrade": head.upgrade,
-            "extensions": {"proxyd.tunnel": self.tunnel},
+            "extensions": self._extensions(),
         }
+
+    def _extensions(self) -> dict:
+        """proxyd.tunnel always; proxyd.splice on plain TCP where splice(2) exists: the app may
+        then send {"type": "proxyd.response.splice", "count": n, "relay": fn} (the rest of a
+        Content-Length body, moved by `await fn(client_socket)`) and call
+        ["request_body"](upstream_send, upstream_socket) to send a Content-Length request body
+        (see splice_request_body)."""
+        if splice.AVAILABLE and type(self.conn.stream) is FastStream:
+            return {
+                "proxyd.tunnel": self.tunnel,
+                "proxyd.splice": {"request_body": self.splice_request_body},
+            }
+        return {"proxyd.tunnel": self.tunnel}
 
     async def receive(self) -> dict:
         conn = self.conn
+        self.raw_body = False
         queue = conn.queue
         if self.body_done:
             # The app waits for a disconnect: read on only while nothing else is queued.
@@ -218,6 +236,8 @@ class Exchange:
                 raise RuntimeError("the response has already started")
             self.started = True
             self._prepare(message["status"], message.get("headers") or [])
+        elif kind == "proxyd.response.splice":
+            await self._splice(message["count"], message["relay"])
 
     def _prepare(self, status: int, headers) -> None:
         conn = self.conn
@@ -297,6 +317,74 @@ class Exchange:
         self.sent += len(body)
         if body:
             await self._write(body)
+
+    async def _splice(self, count: int, relay) -> None:
+        """Send the last count bytes of a Content-Length body: relay(client_socket) moves them
+        from another socket straight into the client's (proxyd.edge.splice)."""
+        if self.response_done or not self.started:
+            raise RuntimeError("no response body to splice into")
+        if self.no_body or self.length is None or self.length - self.sent != count:
+            raise RuntimeError("a spliced body must be the exact rest of a Content-Length body")
+        if self.pending_head is not None:
+            await self._write_first(b"", True)
+        await relay(self.conn.stream.socket)
+        self.sent += count
+
+    async def splice_request_body(self, upstream_send, upstream_socket) -> int:
+        """Send this request's Content-Length body upstream: the bytes already parsed through
+        upstream_send, the rest spliced from the client's socket into upstream_socket. Returns
+        the number of bytes sent. The parser never sees the spliced bytes, so the connection
+        closes after the response. Raises splice.SourceEnded when the client hangs up, or stalls
+        for EDGE_BODY_TIMEOUT (it then gets 408), before the whole body arrived."""
+        conn = self.conn
+        queue = conn.queue
+        if not self.raw_body or self.body_done:
+            raise RuntimeError("the request body was already read")
+        self.raw_body = False
+        length = None
+        for name, value in self.head.headers:
+            if name == b"content-length":
+                length = int(value)  # llhttp accepted exactly one valid Content-Length
+        if length is None:
+            raise RuntimeError("only a Content-Length body can be spliced")
+        parsed = []
+        while queue and queue[0] is not END and not isinstance(queue[0], Head):
+            parsed.append(queue.popleft())
+        have = sum(len(chunk) for chunk in parsed)
+        if queue and queue[0] is END:  # the whole body arrived with the head
+            queue.popleft()
+            self.body_done = True
+            for chunk in parsed:
+                await upstream_send(chunk)
+            return have
+        rest = length - have
+        if rest <= 0 or queue:
+            raise RuntimeError("the parsed body does not match its Content-Length")
+        self.keep_alive = False  # the parser is left mid-body: this connection ends here
+        if self.head.expect and not self.continue_sent and not self.started and not parsed:
+            self.continue_sent = True
+            await conn._send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
+        for chunk in parsed:
+            await upstream_send(chunk)
+        del parsed
+        try:
+            await splice.relay(
+                conn.stream.socket,
+                upstream_socket,
+                rest,
+                idle_timeout=conn.limits.body_timeout,
+            )
+        except splice.SourceTimeout:
+            await self._abort(
+                408, "408 Request Timeout: the request body stalled and was not completed."
+            )
+            raise splice.SourceEnded("the request body stalled") from None
+        except splice.SourceEnded:
+            conn.eof = True
+            conn.closing = True
+            raise
+        self.body_done = True
+        return length
 
     async def _write(self, data: bytes) -> None:
         if not await self.conn._send_raw(data):

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 
 import trio
 
+from proxyd.edge import splice
 from proxyd.edge.fastsock import FastStream
 
 MAX_HEAD = 64 * 1024
@@ -106,6 +107,42 @@ class Response:
             self._done = True
             return body
         return None
+
+    def splice_plan(self) -> tuple[int, int]:
+        """(whole body length, bytes of it still to come from the socket) of a Content-Length
+        body on a plain-TCP connection that nothing has been read of yet; (0, 0) when the body
+        cannot be spliced (other framing, TLS, no splice on this system)."""
+        conn = self._conn
+        if self._done or self._framing != "length" or not splice.AVAILABLE:
+            return 0, 0
+        if conn.stream is not conn.tcp:
+            return 0, 0
+        return self._remaining, self._remaining - min(len(conn.buffer), self._remaining)
+
+    def take_buffered(self) -> bytes:
+        """The body bytes already read with the head (before splice_to sends the rest)."""
+        buffer = self._conn.buffer
+        chunk = bytes(buffer[: self._remaining])
+        del buffer[: len(chunk)]
+        self._remaining -= len(chunk)
+        return chunk
+
+    async def splice_to(self, dst: trio.socket.SocketType) -> None:
+        """Move the rest of a Content-Length body straight from the upstream socket to dst
+        (after take_buffered); a close or a stall of the upstream raises as body() would."""
+        conn = self._conn
+        if conn.buffer:
+            raise RuntimeError("take the buffered body bytes first")
+        try:
+            await splice.relay(conn.socket, dst, self._remaining, idle_timeout=self._read_timeout)
+        except splice.SourceEnded:
+            raise UpstreamProtocolError("upstream closed the connection mid-response") from None
+        except splice.SourceTimeout:
+            raise UpstreamTimeout("no data within the read timeout") from None
+        self._remaining = 0
+        self._done = True
+        if conn.socket.is_readable():
+            self._keep_alive = False  # bytes past the body (or its close): never reuse
 
     async def body(self) -> AsyncIterator[bytes]:
         conn = self._conn
@@ -342,6 +379,8 @@ class ConnectionPool:
                 await conn.stream.send_all(head)
             else:
                 await conn.stream.send_all(head)
+                if isinstance(body, splice.SplicedBody):
+                    body.upstream = conn  # it sends itself: splice(2) from the client's socket
                 async for chunk in body:
                     if chunk:
                         await conn.stream.send_all(

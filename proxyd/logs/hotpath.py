@@ -91,6 +91,8 @@ async def observe(
             metrics.active_websockets += 1
         elif sort == "websocket.close" and not meter.status:
             meter.status = 403 if message.get("code", 1000) == 1008 else 502
+        elif sort == "proxyd.response.splice":  # body bytes moved socket to socket (splice)
+            meter.bytes_out += message["count"]
         await send(message)
 
     error = ""
@@ -153,7 +155,7 @@ def _finish(
             path=scope.get("path", ""),
             query=query.decode("latin-1"),
             status=status,
-            bytes_in=meter.bytes_in,
+            bytes_in=meter.bytes_in + scope.get("proxyd.spliced_in", 0),
             bytes_out=meter.bytes_out,
             duration_ms=seconds * 1000,
             upstream_ms=upstream_ms,
