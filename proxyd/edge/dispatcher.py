@@ -55,6 +55,7 @@ class Dispatcher:
             await _refuse(scope, send, 400, "400 Bad Request: a header name or value is invalid.")
             return
         host = request_host(scope["headers"])
+        scope["proxyd.host"] = host
         app = self.manager.proxies.get(host)
         if app is not None and not await _normalise_path(scope, send, app.proxy.auth_enabled):
             return

@@ -262,9 +262,11 @@ class Exchange:
                 continue
             if name == b"server" and not pass_server:
                 continue
-            if BAD_VALUE.search(value) or BAD_VALUE.search(name):
-                continue  # never let a backend's header split our response
             lines.append(name + b": " + value)
+        if BAD_VALUE.search(b"".join(lines)):  # one scan; the per-field one only when needed
+            # Never let a backend's header split our response: drop the fields with CR, LF or
+            # other control bytes (the status line has none).
+            lines = [line for line in lines if not BAD_VALUE.search(line)]
         lines.append(b"date: " + (date if date and not BAD_VALUE.search(date) else Date.now()))
         if length is not None:
             try:

@@ -54,10 +54,14 @@ def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[byte
 
 def _dropped(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
     """Hop-by-hop names to remove: the fixed set, plus what Connection lists (rare)."""
-    for name, _ in headers:
-        if name == b"connection":
+    for name, value in headers:
+        if name == b"connection" and value.lower() not in _PLAIN_CONNECTION:
             return HOP_BY_HOP | _connection_tokens(headers)
     return HOP_BY_HOP
+
+
+# Connection values that name no other header (the usual ones): nothing to add to the drop set.
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"upgrade"})
 
 
 @lru_cache(maxsize=4096)

@@ -174,7 +174,10 @@ class ProxyApp:
         trusted = settings.trusted_proxies
         client = client_ip(peer, headers, trusted)
         scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
-        host = request_host(headers) or proxy.hostname
+        host = scope.get("proxyd.host")  # the Dispatcher's request_host(), already worked out
+        if host is None:
+            host = request_host(headers)
+        host = host or proxy.hostname
         # Host as the client sent it (with its port) for the backend and X-Forwarded-Host: the
         # h1 server and the h2 checks have validated it.
         sent_host = header_value(headers, b"host")
