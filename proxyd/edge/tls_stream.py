@@ -29,6 +29,7 @@ import trio
 from proxyd.edge.fastsock import FastStream
 
 READ_SIZE = 64 * 1024
+FAIR_READS = 4  # transport reads without plaintext before a yield (receive_some) or giving up
 
 
 class TLSStream(trio.abc.Stream):
@@ -136,12 +137,18 @@ class TLSStream(trio.abc.Stream):
         self._reading = True
         size = max_bytes or READ_SIZE
         try:
+            reads = 0
             while True:
                 try:
                     data = self._ssl.read(size)
                 except ssl.SSLWantReadError:
                     if self._outgoing.pending:
                         await self._send_out()
+                    reads += 1
+                    if not reads % FAIR_READS:
+                        # Records without application data (a KeyUpdate flood, say) must not
+                        # keep this task from yielding: FastStream does not yield by itself.
+                        await trio.lowlevel.checkpoint()
                     await self._receive_more()
                     continue
                 except (ssl.SSLEOFError, ssl.SSLSyscallError):
@@ -167,10 +174,12 @@ class TLSStream(trio.abc.Stream):
         """
         if not self._handshaken or self._reading or self._broken or self._closed:
             return None
-        while True:
+        for _ in range(FAIR_READS):
             try:
                 return self._ssl.read(max_bytes)
             except ssl.SSLWantReadError:
+                if self._outgoing.pending:
+                    return None  # something to send first: the awaited receive_some does it
                 data = self.transport_stream.try_receive(READ_SIZE)
                 if data is None:
                     return None
@@ -182,6 +191,7 @@ class TLSStream(trio.abc.Stream):
                 return b""
             except ssl.SSLError:
                 return None
+        return None  # no plaintext after a few reads: leave the rest to the awaited path
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         self._check()
