@@ -123,7 +123,14 @@ class ToolRegistry:
 
 
 def build_server(base: Any) -> MCPServer:
-    from proxyd.mcp import resources, tools_certs, tools_config, tools_docker, tools_logs
+    from proxyd.mcp import (
+        resources,
+        tools_certs,
+        tools_config,
+        tools_docker,
+        tools_docker_changes,
+        tools_logs,
+    )
 
     server = MCPServer(
         name="proxyd",
@@ -133,7 +140,7 @@ def build_server(base: Any) -> MCPServer:
         log_level="WARNING",
     )
     registry = ToolRegistry(server, base)
-    for module in (tools_config, tools_docker, tools_certs, tools_logs):
+    for module in (tools_config, tools_docker, tools_docker_changes, tools_certs, tools_logs):
         module.register(registry)
     resources.register(server, registry)
     return server
