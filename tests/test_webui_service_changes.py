@@ -68,9 +68,10 @@ def test_ports_and_settings_of_a_running_service_change_in_the_ui(
     assert "restarts" in confirm.inner_text()
     assert ui.axe() == []  # the form with its confirmation
     confirm.get_by_role("button", name="Add and restart").click()
-    refused = add.get_by_role("alert").filter(has_text="80")
+    refused = add.locator("[data-field=hostPort] .field-error")  # next to its field
     refused.wait_for(timeout=10000)
-    assert "port 80" in refused.inner_text()
+    assert "port 80 is restricted" in refused.inner_text()
+    assert add.get_by_label("Host port", exact=True).get_attribute("aria-invalid") == "true"
     assert "admin" not in ports.inner_text()
     # without a host port, one is allocated; cancelling the confirmation sends nothing
     add.get_by_label("Host port", exact=True).fill("")
@@ -115,6 +116,7 @@ def test_ports_and_settings_of_a_running_service_change_in_the_ui(
     panel.get_by_role("button", name="Edit", exact=True).click()
     form = panel.locator("#edit-service")
     assert form.get_by_label("Memory limit", exact=True).input_value() == "64m"
+    assert ui.axe() == []  # the Edit form
     form.get_by_label("Memory limit", exact=True).fill("lots")
     form.get_by_role("button", name="Save and recreate").click()
     panel.get_by_role("alertdialog", name=f"Recreate {NAME}?").get_by_role(

@@ -130,7 +130,7 @@ def test_docker_service_from_the_form_to_delete(docker_proxyd, docker_daemon, br
     viewer.page.goto(proxyd.api_url + "/services/uiweb", wait_until="load")
     viewer_panel = viewer.page.get_by_role("region", name="uiweb", exact=True)
     viewer_panel.get_by_role("heading", name="uiweb").wait_for(timeout=5000)
-    for name in ("Stop", "Restart", "Delete"):
+    for name in ("Stop", "Restart", "Edit", "Delete", "Add port", "Edit port http"):
         button = viewer_panel.get_by_role("button", name=name, exact=True)
         assert button.is_disabled(), name
         assert "scope admin" in button.get_attribute("title"), name

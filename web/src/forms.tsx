@@ -68,6 +68,8 @@ export function SpecForm(props: {
   /** When set, submitting first asks for confirmation with this title and text (an inline
    * alertdialog); only "Confirm" sends the values. */
   confirm?: { title: string; text: string; action: string };
+  /** Which field an error that names none is about (e.g. "port 80 is restricted" -> hostPort). */
+  fieldOf?: (message: string, values: Values) => string | null;
   children?: ComponentChildren;
 }) {
   const writable = useWritable();
@@ -123,6 +125,11 @@ export function SpecForm(props: {
       props.onDone?.(result);
     } catch (err) {
       const split = splitErrors(err, specs.map((s) => s.name));
+      const field = split.other && props.fieldOf ? props.fieldOf(split.other, values) : null;
+      if (field && split.other && !split.byField[field]) {
+        split.byField[field] = split.other;
+        split.other = null;
+      }
       setErrors(split.byField);
       setOther(split.other);
     } finally {

@@ -72,6 +72,7 @@ export function DockerServicePanel(props: { service: ServiceRow; onChanged: (sta
   async function act(label: string, run: () => Promise<LiveStatus>) {
     setBusy(label);
     setMessage(null);
+    setNotice(null);
     try {
       props.onChanged(await run());
     } catch (err) {

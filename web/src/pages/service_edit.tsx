@@ -87,6 +87,13 @@ const PORT_SPECS: FieldSpec[] = [
   { name: "description", label: "Description", kind: "text" },
 ];
 
+/** "port 80 is restricted ...": the host port field when that is the port given. */
+function portField(message: string, values: Values): string | null {
+  const port = /\bport (\d+)\b/.exec(message)?.[1];
+  if (port === undefined) return null;
+  return Number(port) === values.hostPort ? "hostPort" : Number(port) === values.containerPort ? "containerPort" : null;
+}
+
 export function AddPortForm(props: { service: ServiceRow; onDone: Changed; onCancel: () => void }) {
   const name = props.service.name;
   return (
@@ -98,6 +105,7 @@ export function AddPortForm(props: { service: ServiceRow; onDone: Changed; onCan
         initial={{}}
         mode="create"
         submitLabel="Add port"
+        fieldOf={portField}
         confirm={{ title: `Add the port and recreate ${name}?`, text: RESTARTS, action: "Add and restart" }}
         onSubmit={async (values) => readFragment(ServiceFields, (await request(AddServicePort, { name, input: values as VariablesOf<typeof AddServicePort>["input"] })).addServicePort)}
         onDone={(result) => props.onDone(result as ServiceRow)}
@@ -123,6 +131,7 @@ export function EditPortForm(props: { service: ServiceRow; port: PortRow; onDone
         initial={{ ...port, removeToken: false }}
         mode="edit"
         submitLabel="Save port"
+        fieldOf={portField}
         confirm={{ title: `Change port ${port.name} and recreate ${service.name}?`, text: RESTARTS, action: "Save and restart" }}
         onSubmit={async (values) =>
           readFragment(ServiceFields, (await request(UpdateServicePort, { name: service.name, portName: port.name, input: values as VariablesOf<typeof UpdateServicePort>["input"] })).updateServicePort)
