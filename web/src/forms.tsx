@@ -198,7 +198,7 @@ export function SpecForm(props: {
                     {...common}
                     required={spec.required}
                     autocomplete={spec.kind === "password" ? "new-password" : "off"}
-                    placeholder={spec.kind === "password" ? "write-only: leave blank to keep" : undefined}
+                    placeholder={spec.kind !== "password" ? undefined : props.mode === "edit" ? "write-only: leave blank to keep" : "write-only"}
                     value={texts[spec.name]}
                     onInput={(e) => setTexts({ ...texts, [spec.name]: e.currentTarget.value })}
                   />
