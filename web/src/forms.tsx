@@ -1,11 +1,11 @@
 /** Forms described by field specs: each input is labelled, and the GraphQL error about a field
  * is shown next to that field (aria-describedby), the rest above the submit button. */
 import type { ComponentChildren } from "preact";
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ErrorText, splitErrors, useWritable } from "./ui";
 import { READ_ONLY_REASON } from "./session";
 
-export type FieldKind = "text" | "url" | "email" | "password" | "number" | "bool" | "list" | "json" | "select";
+export type FieldKind = "text" | "url" | "email" | "password" | "number" | "float" | "bool" | "list" | "json" | "select";
 
 export interface FieldSpec {
   name: string;
@@ -48,6 +48,12 @@ function fromText(spec: FieldSpec, text: string): unknown {
     if (!Number.isInteger(value)) throw new Error(`${spec.name} must be a whole number.`);
     return value;
   }
+  if (spec.kind === "float") {
+    if (trimmed === "") return null;
+    const value = Number(trimmed);
+    if (!Number.isFinite(value)) throw new Error(`${spec.name} must be a number.`);
+    return value;
+  }
   return trimmed === "" ? null : trimmed;
 }
 
@@ -59,6 +65,11 @@ export function SpecForm(props: {
   submitLabel: string;
   onSubmit: (values: Values) => Promise<unknown>;
   onDone?: (result: unknown) => void;
+  /** When set, submitting first asks for confirmation with this title and text (an inline
+   * alertdialog); only "Confirm" sends the values. */
+  confirm?: { title: string; text: string; action: string };
+  /** Which field an error that names none is about (e.g. "port 80 is restricted" -> hostPort). */
+  fieldOf?: (message: string, values: Values) => string | null;
   children?: ComponentChildren;
 }) {
   const writable = useWritable();
@@ -73,6 +84,7 @@ export function SpecForm(props: {
   const [other, setOther] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [saved, setSaved] = useState(false);
+  const [pending, setPending] = useState<Values | null>(null);
 
   async function submit(event: Event) {
     event.preventDefault();
@@ -100,6 +112,12 @@ export function SpecForm(props: {
     setErrors(local);
     setOther(null);
     if (Object.keys(local).length) return;
+    if (props.confirm) setPending(values);
+    else await send(values);
+  }
+
+  async function send(values: Values) {
+    setPending(null);
     setBusy(true);
     try {
       const result = await props.onSubmit(values);
@@ -107,6 +125,11 @@ export function SpecForm(props: {
       props.onDone?.(result);
     } catch (err) {
       const split = splitErrors(err, specs.map((s) => s.name));
+      const field = split.other && props.fieldOf ? props.fieldOf(split.other, values) : null;
+      if (field && split.other && !split.byField[field]) {
+        split.byField[field] = split.other;
+        split.other = null;
+      }
       setErrors(split.byField);
       setOther(split.other);
     } finally {
@@ -170,11 +193,12 @@ export function SpecForm(props: {
               } else {
                 control = (
                   <input
-                    type={spec.kind}
+                    type={spec.kind === "float" ? "number" : spec.kind}
+                    step={spec.kind === "float" ? "any" : undefined}
                     {...common}
                     required={spec.required}
                     autocomplete={spec.kind === "password" ? "new-password" : "off"}
-                    placeholder={spec.kind === "password" ? "write-only: leave blank to keep" : undefined}
+                    placeholder={spec.kind !== "password" ? undefined : props.mode === "edit" ? "write-only: leave blank to keep" : "write-only"}
                     value={texts[spec.name]}
                     onInput={(e) => setTexts({ ...texts, [spec.name]: e.currentTarget.value })}
                   />
@@ -197,14 +221,58 @@ export function SpecForm(props: {
       ))}
       {props.children}
       <ErrorText error={other} />
+      {pending && props.confirm ? (
+        <ConfirmBox
+          id={`${props.id}-confirm`}
+          {...props.confirm}
+          onConfirm={() => void send(pending)}
+          onCancel={() => setPending(null)}
+        />
+      ) : null}
       <div class="form-actions">
         <span title={writable ? undefined : READ_ONLY_REASON}>
-          <button type="submit" class="primary" disabled={!writable || busy}>
+          <button type="submit" class="primary" disabled={!writable || busy || pending !== null}>
             {busy ? "Saving…" : props.submitLabel}
           </button>
         </span>
         {saved ? <span class="ok-text" role="status">Saved.</span> : null}
       </div>
     </form>
+  );
+}
+
+/** An inline confirmation (alertdialog) that takes the focus; Escape cancels. */
+export function ConfirmBox(props: {
+  id: string;
+  title: string;
+  text: string;
+  action: string;
+  busy?: boolean;
+  error?: string | null;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => box.current?.focus(), []);
+  return (
+    <div
+      class="confirm"
+      ref={box}
+      tabIndex={-1}
+      role="alertdialog"
+      aria-labelledby={`${props.id}-title`}
+      aria-describedby={`${props.id}-text`}
+      onKeyDown={(e) => e.key === "Escape" && props.onCancel()}
+    >
+      <h3 id={`${props.id}-title`}>{props.title}</h3>
+      <p id={`${props.id}-text`}>{props.text}</p>
+      <ErrorText error={props.error} />
+      <div class="form-actions">
+        <button type="button" class="primary" disabled={props.busy} onClick={props.onConfirm}>
+          {props.action}
+        </button>
+        <button type="button" onClick={props.onCancel}>Cancel</button>
+      </div>
+    </div>
   );
 }

@@ -252,7 +252,7 @@ export const RevokeOAuthSession = graphql(`
 export const ServiceFields = graphql(`
   fragment ServiceFields on Service {
     name type status exitCode health image dockerfilePath command environmentKeys memoryLimit
-    cpuLimit restartPolicy networks containerName containerId ipAddress targetUrl proxyHostname
+    cpuLimit restartPolicy labels networks containerName containerId ipAddress targetUrl proxyHostname
     createdBy createdAt updatedAt notice
     ports { name containerPort hostPort bindAddress protocol requireToken publishedBy description }
   }
@@ -303,6 +303,42 @@ export const CreateServiceProxy = graphql(`
     createServiceProxy(name: $name, hostname: $hostname) { hostname targetUrl }
   }
 `);
+
+export const UpdateDockerService = graphql(
+  `
+  mutation UpdateDockerService($name: String!, $input: UpdateServiceInput!) {
+    updateService(name: $name, input: $input) { ...ServiceFields }
+  }
+`,
+  [ServiceFields],
+);
+
+export const AddServicePort = graphql(
+  `
+  mutation AddServicePort($name: String!, $input: ServicePortInput!) {
+    addServicePort(name: $name, input: $input) { ...ServiceFields }
+  }
+`,
+  [ServiceFields],
+);
+
+export const UpdateServicePort = graphql(
+  `
+  mutation UpdateServicePort($name: String!, $portName: String!, $input: UpdateServicePortInput!) {
+    updateServicePort(name: $name, portName: $portName, input: $input) { ...ServiceFields }
+  }
+`,
+  [ServiceFields],
+);
+
+export const RemoveServicePort = graphql(
+  `
+  mutation RemoveServicePort($name: String!, $portName: String!) {
+    removeServicePort(name: $name, portName: $portName) { ...ServiceFields }
+  }
+`,
+  [ServiceFields],
+);
 
 export const ServiceLogsQuery = graphql(`
   query ServiceLogs($name: String!, $tail: Int) { serviceLogs(name: $name, tail: $tail) }

@@ -1,6 +1,7 @@
 /** One Docker service's panel: status, start/stop/restart/delete (read-only aware), its ports and
  * proxy, the last N log lines followed live (serviceLogs subscription) with pause, and stats
- * (CPU, memory and limit, network and block I/O) refreshed every few seconds. */
+ * (CPU, memory and limit, network and block I/O) refreshed every few seconds. Editing the service
+ * and its ports lives in service_edit.tsx. */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { TimeChart } from "../chart";
 import { request, subscribe } from "../client";
@@ -11,6 +12,7 @@ import {
 } from "../ops";
 import { READ_ONLY_REASON } from "../session";
 import { ActionButton, Badge, ErrorText, formatTime, useWritable } from "../ui";
+import { EditServiceForm, PortsSection, shellQuote } from "./service_edit";
 
 export type ServiceRow = ResultOf<typeof ServiceFields>;
 export interface LiveStatus {
@@ -51,9 +53,6 @@ export function bytes(value: number): string {
   return `${i === 0 ? n.toFixed(0) : n.toFixed(1)} ${units[i]}`;
 }
 
-/** An argument as a shell would need it written (the command is stored split). */
-const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'"'"'`)}'`);
-
 const isRunning = (status: string) => status === "running" || status === "unhealthy";
 
 export function DockerServicePanel(props: { service: ServiceRow; onChanged: (status?: LiveStatus) => void; onDeleted: () => void }) {
@@ -61,10 +60,19 @@ export function DockerServicePanel(props: { service: ServiceRow; onChanged: (sta
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  /** A change that recreated the container: say so, and reload the page's data. */
+  function changed(result: ServiceRow) {
+    setNotice(result.notice ?? null);
+    props.onChanged({ status: result.status, exitCode: result.exitCode });
+  }
 
   async function act(label: string, run: () => Promise<LiveStatus>) {
     setBusy(label);
     setMessage(null);
+    setNotice(null);
     try {
       props.onChanged(await run());
     } catch (err) {
@@ -90,6 +98,9 @@ export function DockerServicePanel(props: { service: ServiceRow; onChanged: (sta
         <ActionButton disabled={busy !== null} onClick={() => act("restart", async () => (await request(RestartService, { name: s.name })).restartService)}>
           {busy === "restart" ? "Restarting…" : "Restart"}
         </ActionButton>
+        <ActionButton disabled={busy !== null} aria-expanded={editing} onClick={() => setEditing(!editing)}>
+          Edit
+        </ActionButton>
         <ActionButton class="danger" disabled={busy !== null} onClick={() => setConfirming(true)}>
           Delete
         </ActionButton>
@@ -98,7 +109,10 @@ export function DockerServicePanel(props: { service: ServiceRow; onChanged: (sta
         <DeleteConfirm service={s} onCancel={() => setConfirming(false)} onDeleted={props.onDeleted} />
       ) : null}
       <ErrorText error={message} />
-      {s.notice ? <p class="muted" role="status">{s.notice}</p> : null}
+      {notice ?? s.notice ? <p class="notice" role="status">{notice ?? s.notice}</p> : null}
+      {editing ? (
+        <EditServiceForm service={s} onDone={(result) => (setEditing(false), changed(result))} onCancel={() => setEditing(false)} />
+      ) : null}
       <div class="grid2">
         <div>
           <h3>Container</h3>
@@ -119,7 +133,7 @@ export function DockerServicePanel(props: { service: ServiceRow; onChanged: (sta
           <h3>Proxy</h3>
           <ProxyBox service={s} onChanged={() => props.onChanged()} />
           <h3>Ports</h3>
-          <PortsTable service={s} />
+          <PortsSection service={s} onDone={changed} />
         </div>
       </div>
       <div class="grid2">
@@ -225,31 +239,6 @@ function ProxyBox({ service, onChanged }: { service: ServiceRow; onChanged: () =
         <button type="submit" disabled={!writable}>Make proxy</button>
       </span>
     </form>
-  );
-}
-
-function PortsTable({ service }: { service: ServiceRow }) {
-  if (!service.ports.length) return <p class="muted">No ports.</p>;
-  return (
-    <table aria-label={`Ports of ${service.name}`}>
-      <thead>
-        <tr>
-          <th scope="col">Name</th><th scope="col">Container</th><th scope="col">Host</th>
-          <th scope="col">Bind</th><th scope="col">Published by</th>
-        </tr>
-      </thead>
-      <tbody>
-        {service.ports.map((p) => (
-          <tr key={p.name}>
-            <td>{p.name}</td>
-            <td>{p.containerPort}/{p.protocol}</td>
-            <td>{p.hostPort ?? "—"}</td>
-            <td>{p.bindAddress}</td>
-            <td>{p.publishedBy}{p.requireToken ? <> <Badge tone="info">token</Badge></> : null}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
   );
 }
 
