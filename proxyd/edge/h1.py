@@ -12,9 +12,11 @@ malformed Host in HTTP/1.1 (400).
 The application is called with an ASGI-shaped scope and receive/send callables, so the same
 protocol-neutral request path (proxyd.edge.dispatcher and proxy_app) serves h1 and hypercorn's
 h2. What this module adds on top of ASGI:
-- scope["proxyd.upgrade"]: the Upgrade token of an upgrade request (None otherwise);
-  scope["extensions"]["proxyd.tunnel"](status, headers, upstream_stream, upstream_leftover)
-  sends the upstream's 101 and turns the connection into a byte tunnel (proxyd.edge.tunnel).
+- scope["proxyd.upgrade"]: the Upgrade token of an upgrade request (None otherwise); for those,
+  scope["extensions"]["proxyd.tunnel"](headers, upstream_stream, upstream_leftover) sends the
+  upstream's 101 and turns the connection into a byte tunnel (proxyd.edge.tunnel).
+- scope["extensions"]["proxyd.splice"] on plain TCP (Linux): large Content-Length bodies move
+  socket to socket with splice(2) (proxyd.edge.splice; see Exchange._extensions).
 - The framing sent to the client is computed here from the bytes actually sent: a declared
   Content-Length is enforced (a short or long body closes the connection), a single-message body
   gets its length, anything else is chunked (HTTP/1.1) or close-delimited (HTTP/1.0). HEAD, 204

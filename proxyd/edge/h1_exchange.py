@@ -152,17 +152,17 @@ class Exchange:
         }
 
     def _extensions(self) -> dict:
-        """proxyd.tunnel always; proxyd.splice on plain TCP where splice(2) exists: the app may
+        """proxyd.tunnel for an upgrade request (nothing else: an idle tunnel holds its scope
+        for hours); otherwise proxyd.splice on plain TCP where splice(2) exists: the app may
         then send {"type": "proxyd.response.splice", "count": n, "relay": fn} (the rest of a
         Content-Length body, moved by `await fn(client_socket)`) and call
         ["request_body"](upstream_send, upstream_socket) to send a Content-Length request body
         (see splice_request_body)."""
+        if self.head.upgrade is not None:
+            return {"proxyd.tunnel": self.tunnel}
         if splice.AVAILABLE and type(self.conn.stream) is FastStream:
-            return {
-                "proxyd.tunnel": self.tunnel,
-                "proxyd.splice": {"request_body": self.splice_request_body},
-            }
-        return {"proxyd.tunnel": self.tunnel}
+            return {"proxyd.splice": {"request_body": self.splice_request_body}}
+        return {}
 
     async def receive(self) -> dict:
         conn = self.conn
