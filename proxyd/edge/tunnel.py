@@ -4,8 +4,8 @@ The request has already passed auth and routing. forward_upgrade() opens a fresh
 connection, sends the request head with `Connection: upgrade`, and reads the answer: only a 101
 turns the client connection into a byte tunnel (pump), anything else is relayed as an ordinary
 response and the client connection closes afterwards. Subprotocols, extensions and close codes
-pass unchanged because the frames are never parsed. An idle tunnel costs two waiting tasks and no
-buffers.
+pass unchanged because the frames are never parsed. An idle tunnel costs one waiting task besides
+the connection's own, and no buffers.
 """
 
 from __future__ import annotations
@@ -44,8 +44,10 @@ async def pump(client: trio.abc.Stream, upstream: trio.abc.Stream, client_leftov
 
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(one_way, client, upstream, client_leftover)
+            # One direction in a child task, the other in this one: an idle tunnel then costs
+            # one waiting task more than the connection's own, not two.
             nursery.start_soon(one_way, upstream, client, b"")
+            await one_way(client, upstream, client_leftover)
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await upstream.aclose()
