@@ -125,6 +125,21 @@ def _check_result(row: Row) -> None:
         row.warnings.append("⚠ errors: " + ", ".join(f"{k} {v}" for k, v in bad.items()))
 
 
+def settle(proxyd: proxyd_target.Proxyd, idle: float = 0.05, timeout: float = 30.0) -> float:
+    """Wait until proxyd's processes (its log writer included) use less than `idle` of a core
+    over half a second, at most `timeout` seconds; returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = extras.tree_cpu_seconds(proxyd.proc.pid)
+        time.sleep(0.5)
+        if extras.tree_cpu_seconds(proxyd.proc.pid) - before < idle * 0.5:
+            break
+    waited = time.monotonic() - started
+    if waited > 1:
+        print(f"  waited {waited:.1f} s for the log writer to finish", flush=True)
+    return waited
+
+
 class Bench:
     """One benchmark run: the daemons it started and the rows it measured."""
 
@@ -292,6 +307,9 @@ class Bench:
             for _ in range(LOGGING_ROUNDS):
                 runs["off"].append(self.wrk("proxyd", f"{proxyd.http_url}/"))
                 runs["on"].append(self.wrk("proxyd logging", f"{logging_on.http_url}/"))
+                # The log writer may still be writing that run's records: the next row must not
+                # pay for them.
+                settle(logging_on)
             for row, key in ((proxyd_row, "off"), (logging_row, "on")):
                 ordered = sorted(runs[key], key=lambda r: r.requests_per_sec)
                 rows.append(self._measure(row, lambda o=ordered: o[len(o) // 2]))
