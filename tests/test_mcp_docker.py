@@ -17,7 +17,7 @@ import trio
 from tests.support.docker import HTTPD_VERBOSE, INDEX_HTML, TEST_IMAGE
 from tests.support.docker import create_service_query as create_query
 from tests.support.graphql import GraphQLClient
-from tests.support.mcp_client import mcp_session, mcp_token
+from tests.support.mcp_client import call, error_of, mcp_session, mcp_token, tool_text
 
 DOCKER_TOOLS = {
     # name: (readOnlyHint, destructiveHint, idempotentHint)
@@ -37,22 +37,6 @@ DOCKER_TOOLS = {
 @pytest.fixture
 def docker_proxyd(start_proxyd, docker_daemon):
     return start_proxyd(DOCKER_HOST=docker_daemon.host, DOCKER_STOP_TIMEOUT="1")
-
-
-def _text(result) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
-
-
-async def call(client, name: str, args: dict) -> dict:
-    result = await client.call_tool(name, args)
-    assert not result.is_error, _text(result)
-    return result.structured_content
-
-
-async def error_of(client, name: str, args: dict) -> str:
-    result = await client.call_tool(name, args)
-    assert result.is_error, result.structured_content
-    return _text(result)
 
 
 async def get_page(proxyd, host: str) -> httpx.Response:
@@ -191,7 +175,7 @@ async def test_no_token_or_environment_value_is_returned(docker_proxyd):
                 },
             )
         ]
-        assert not outputs[0].is_error, _text(outputs[0])
+        assert not outputs[0].is_error, tool_text(outputs[0])
         service = outputs[0].structured_content
         assert service["environment_keys"] == ["API_KEY"]
         assert service["ports"][0]["require_token"] is True
@@ -203,8 +187,8 @@ async def test_no_token_or_environment_value_is_returned(docker_proxyd):
         ):
             outputs.append(await client.call_tool(name, args))
         for result in outputs:
-            assert not result.is_error, _text(result)
-            dumped = json.dumps(result.structured_content) + _text(result)
+            assert not result.is_error, tool_text(result)
+            dumped = json.dumps(result.structured_content) + tool_text(result)
             assert port_token not in dumped and env_value not in dumped
         await call(client, "delete_service", {"name": "secretive"})
 

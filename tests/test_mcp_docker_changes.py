@@ -19,7 +19,7 @@ import trio
 from tests.support.docker import INDEX_HTML, TEST_IMAGE
 from tests.support.docker import create_service_query as create_query
 from tests.support.graphql import GraphQLClient
-from tests.support.mcp_client import mcp_session, mcp_token
+from tests.support.mcp_client import call, error_of, mcp_session, mcp_token
 from tests.support.processes import free_port
 
 CHANGE_TOOLS = ("update_service", "add_service_port", "update_service_port", "remove_service_port")
@@ -30,22 +30,6 @@ TWO_HTTPDS = "/bin/busybox httpd -p 9090 -h /www && exec /bin/busybox httpd -f -
 @pytest.fixture
 def docker_proxyd(start_proxyd, docker_daemon):
     return start_proxyd(DOCKER_HOST=docker_daemon.host, DOCKER_STOP_TIMEOUT="1")
-
-
-def _text(result) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
-
-
-async def call(client, name: str, args: dict) -> dict:
-    result = await client.call_tool(name, args)
-    assert not result.is_error, _text(result)
-    return result.structured_content
-
-
-async def error_of(client, name: str, args: dict) -> str:
-    result = await client.call_tool(name, args)
-    assert result.is_error, result.structured_content
-    return _text(result)
 
 
 async def answers(port: int) -> str | None:

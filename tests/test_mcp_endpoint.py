@@ -11,12 +11,8 @@ import json
 import httpx
 import trio
 
-from tests.support.mcp_client import mcp_session, mcp_token
+from tests.support.mcp_client import mcp_session, mcp_token, tool_text
 from tests.support.processes import RedisServer, free_port
-
-
-def _text(result) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
 
 
 async def test_tools_create_proxy_traffic_and_logs(proxyd, backend):
@@ -37,7 +33,7 @@ async def test_tools_create_proxy_traffic_and_logs(proxyd, backend):
             "create_proxy",
             {"hostname": "app.mcp.test", "target_url": backend.url, "https": False},
         )
-        assert not created.is_error, _text(created)
+        assert not created.is_error, tool_text(created)
         assert created.structured_content["hostname"] == "app.mcp.test"
 
         # Traffic flows through the new proxy at once.
@@ -60,7 +56,7 @@ async def test_tools_create_proxy_traffic_and_logs(proxyd, backend):
                 page = await client.call_tool(
                     "search_request_logs", {"hostname": "app.mcp.test", "limit": 10}
                 )
-                assert not page.is_error, _text(page)
+                assert not page.is_error, tool_text(page)
                 items = page.structured_content["items"]
                 if any(i["path"] == "/echo/mcp-made" for i in items):
                     break
@@ -71,13 +67,13 @@ async def test_tools_create_proxy_traffic_and_logs(proxyd, backend):
         again = await client.call_tool(
             "create_proxy", {"hostname": "app.mcp.test", "target_url": backend.url}
         )
-        assert again.is_error and _text(again).startswith("CONFLICT: ")
+        assert again.is_error and tool_text(again).startswith("CONFLICT: ")
         bad = await client.call_tool(
             "create_proxy", {"hostname": "bad host", "target_url": backend.url}
         )
-        assert bad.is_error and _text(bad).startswith("BAD_USER_INPUT: ")
+        assert bad.is_error and tool_text(bad).startswith("BAD_USER_INPUT: ")
         missing = await client.call_tool("delete_proxy", {"hostname": "nope.mcp.test"})
-        assert missing.is_error and _text(missing).startswith("NOT_FOUND: ")
+        assert missing.is_error and tool_text(missing).startswith("NOT_FOUND: ")
 
         deleted = await client.call_tool("delete_proxy", {"hostname": "app.mcp.test"})
         assert deleted.structured_content["ok"] is True
@@ -90,7 +86,7 @@ async def test_user_scope_can_list_but_not_change(proxyd, backend):
         made = await client.call_tool(
             "create_proxy", {"hostname": "keep.mcp.test", "target_url": backend.url, "https": False}
         )
-        assert not made.is_error, _text(made)
+        assert not made.is_error, tool_text(made)
     user = mcp_token(proxyd, "user", url, subject="reader")
     async with mcp_session(url, user) as client:
         listed = await client.call_tool("list_proxies", {})
@@ -103,7 +99,7 @@ async def test_user_scope_can_list_but_not_change(proxyd, backend):
         ):
             result = await client.call_tool(name, args)
             assert result.is_error
-            assert "FORBIDDEN" in _text(result) and "'admin'" in _text(result)
+            assert "FORBIDDEN" in tool_text(result) and "'admin'" in tool_text(result)
     async with mcp_session(url, admin) as client:
         shown = await client.call_tool("get_proxy", {"hostname": "keep.mcp.test"})
         assert shown.structured_content["proxy"]["enabled"] is True
@@ -295,12 +291,12 @@ async def test_update_proxy_and_routes(proxyd, backend):
             "update_proxy",
             {"hostname": "grafana.mcp.test", "auth": "redirect", "allowed_orgs": ["acme"]},
         )
-        assert not changed.is_error, _text(changed)
+        assert not changed.is_error, tool_text(changed)
         proxy = changed.structured_content
         assert proxy["auth_enabled"] is True and proxy["auth_mode"] == "redirect"
         assert proxy["auth_required_groups"] == ["acme"]
         nothing = await client.call_tool("update_proxy", {"hostname": "grafana.mcp.test"})
-        assert nothing.is_error and _text(nothing).startswith("BAD_USER_INPUT: ")
+        assert nothing.is_error and tool_text(nothing).startswith("BAD_USER_INPUT: ")
 
         route = await client.call_tool(
             "create_route",
@@ -312,7 +308,7 @@ async def test_update_proxy_and_routes(proxyd, backend):
                 "proxy_hostnames": ["grafana.mcp.test"],
             },
         )
-        assert not route.is_error, _text(route)
+        assert not route.is_error, tool_text(route)
         route_id = route.structured_content["route_id"]
         hit = await client.call_tool(
             "match_route", {"hostname": "grafana.mcp.test", "path": "/api/x"}
@@ -326,7 +322,7 @@ async def test_update_proxy_and_routes(proxyd, backend):
         assert route_id in [r["route_id"] for r in listed.structured_content["routes"]]
         assert not (await client.call_tool("delete_route", {"route_id": route_id})).is_error
         gone = await client.call_tool("delete_route", {"route_id": route_id})
-        assert gone.is_error and _text(gone).startswith("NOT_FOUND: ")
+        assert gone.is_error and tool_text(gone).startswith("NOT_FOUND: ")
 
 
 async def test_redis_down_is_a_coded_error_not_a_hang(start_proxyd, tmp_path):
@@ -339,9 +335,9 @@ async def test_redis_down_is_a_coded_error_not_a_hang(start_proxyd, tmp_path):
             own.stop()
             with trio.fail_after(15):
                 down = await client.call_tool("list_proxies", {})
-            assert down.is_error, _text(down)
-            assert _text(down).startswith("SERVICE_UNAVAILABLE: Redis is not answering")
-            assert "redis://" not in _text(down)
+            assert down.is_error, tool_text(down)
+            assert tool_text(down).startswith("SERVICE_UNAVAILABLE: Redis is not answering")
+            assert "redis://" not in tool_text(down)
             health = await client.call_tool("health", {})
             assert health.structured_content["redis"] == "unreachable"
     finally:
@@ -366,5 +362,5 @@ async def test_custom_header_values_are_never_returned(proxyd, gql, backend):
         assert shown.structured_content["proxy"]["custom_header_names"] == ["Authorization"]
         listed = await client.call_tool("list_proxies", {})
         resource = await client.read_resource("proxyd://proxies/secret.mcp.test")
-        for text in (_text(shown), _text(listed), resource.contents[0].text):
+        for text in (tool_text(shown), tool_text(listed), resource.contents[0].text):
             assert "upstream-secret-value" not in text

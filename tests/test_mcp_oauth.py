@@ -20,7 +20,7 @@ from mcp.shared.auth import OAuthClientMetadata
 
 from tests.support.fake_github import FakeGitHub
 from tests.support.graphql import GraphQLClient
-from tests.support.mcp_client import mcp_session, mcp_token
+from tests.support.mcp_client import mcp_session, mcp_token, tool_text
 from tests.support.oauth import register, start_oauth_proxyd
 from tests.test_oauth_mcp import REDIRECT, HeadlessBrowser, Memory
 
@@ -30,10 +30,6 @@ def github():
     fake = FakeGitHub().start()
     yield fake
     fake.stop()
-
-
-def _text(result) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
 
 
 def _provider(url: str, browser: HeadlessBrowser, storage: Memory) -> OAuthClientProvider:
@@ -73,7 +69,7 @@ async def test_sdk_client_full_oauth_flow_creates_a_proxy_that_serves(
             "create_proxy",
             {"hostname": "grafana.mcp.test", "target_url": backend.url, "https": False},
         )
-        assert not created.is_error, _text(created)
+        assert not created.is_error, tool_text(created)
         async with httpx.AsyncClient() as web:
             with trio.fail_after(10):
                 while True:
@@ -106,7 +102,7 @@ async def test_sdk_client_full_oauth_flow_creates_a_proxy_that_serves(
         clients = await client.call_tool("list_oauth_clients", {})
         ids = [c["client_id"] for c in clients.structured_content["clients"]]
         assert secret["client_id"] in ids and storage.client.client_id in ids
-        dumped = json.dumps(clients.structured_content) + _text(clients)
+        dumped = json.dumps(clients.structured_content) + tool_text(clients)
         assert secret["client_secret"] not in dumped and "hash" not in dumped
 
     # Revoking the user's tokens takes effect on /mcp at once.
@@ -138,11 +134,11 @@ async def test_oauth_user_without_admin_can_list_not_create(start_proxyd, github
     http = httpx2.AsyncClient(auth=_provider(url, browser, storage), timeout=30)
     async with http, Client(streamable_http_client(url, http_client=http)) as client:
         listed = await client.call_tool("list_proxies", {})
-        assert not listed.is_error, _text(listed)
+        assert not listed.is_error, tool_text(listed)
         refused = await client.call_tool(
             "create_proxy", {"hostname": "no.mcp.test", "target_url": backend.url}
         )
-        assert refused.is_error and _text(refused).startswith("FORBIDDEN: ")
+        assert refused.is_error and tool_text(refused).startswith("FORBIDDEN: ")
         refused = await client.call_tool("delete_proxy", {"hostname": "localhost"})
-        assert refused.is_error and _text(refused).startswith("FORBIDDEN: ")
+        assert refused.is_error and tool_text(refused).startswith("FORBIDDEN: ")
     assert storage.tokens.scope.split() == ["user"]

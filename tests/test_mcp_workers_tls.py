@@ -10,7 +10,7 @@ import re
 import pytest
 import trio
 
-from tests.support.mcp_client import mcp_session, mcp_token
+from tests.support.mcp_client import mcp_session, mcp_token, tool_text
 from tests.support.pebble import Pebble
 from tests.support.processes import free_port
 
@@ -20,10 +20,6 @@ def pebble(tmp_path_factory):
     server = Pebble(tmp_path_factory.mktemp("pebble"), free_port(), free_port())
     yield server
     server.stop()
-
-
-def _text(result) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
 
 
 async def test_certificate_order_reports_progress(start_proxyd, pebble):
@@ -41,7 +37,7 @@ async def test_certificate_order_reports_progress(start_proxyd, pebble):
             {"name": "mcp-cert", "domains": ["mcp-cert.example.test"], "wait_seconds": 90},
             progress_callback=progress,
         )
-        assert not result.is_error, _text(result)
+        assert not result.is_error, tool_text(result)
         cert = result.structured_content
         assert cert["status"] == "active" and cert["order_stage"] == "ready", cert
         assert "Pebble" in cert["issuer"]
@@ -56,7 +52,7 @@ async def test_certificate_order_reports_progress(start_proxyd, pebble):
         renewed = await client.call_tool(
             "renew_certificate", {"name": "mcp-cert"}, progress_callback=progress
         )
-        assert not renewed.is_error, _text(renewed)
+        assert not renewed.is_error, tool_text(renewed)
         assert renewed.structured_content["order_stage"] == "ready"
         assert [m.split(":")[0] for _, _, m in seen][-1] == "ready"
         assert re.search(r"ready: .+", seen[-1][2])
@@ -79,9 +75,9 @@ async def test_two_workers_serve_one_session(start_proxyd, backend):
                     "create_proxy",
                     {"hostname": f"w{n}.mcp.test", "target_url": backend.url, "https": False},
                 )
-                assert not made.is_error, _text(made)
+                assert not made.is_error, tool_text(made)
                 health = await client.call_tool("health", {})
-                assert not health.is_error, _text(health)
+                assert not health.is_error, tool_text(health)
                 seen.add(health.structured_content["instance"])
                 shown = await client.call_tool("get_proxy", {"hostname": f"w{n}.mcp.test"})
                 assert shown.structured_content["proxy"]["target_url"] == backend.url

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 import trio
 
-_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+def stream_error(exc: OSError, fileno: int) -> trio.BrokenResourceError | trio.ClosedResourceError:
+    """The trio error for a failed socket call: ClosedResourceError when our side closed the
+    socket (its descriptor is gone), BrokenResourceError otherwise (reset, broken pipe...)."""
+    if fileno == -1:
+        return trio.ClosedResourceError("the stream was closed")
+    return trio.BrokenResourceError(str(exc))
 
 
 class FastStream(trio.abc.HalfCloseableStream):
@@ -36,12 +42,8 @@ class FastStream(trio.abc.HalfCloseableStream):
                 return raw.recv(size)
             except BlockingIOError:
                 await trio.lowlevel.wait_readable(self.socket)
-            except _GONE as exc:
-                raise trio.BrokenResourceError(str(exc)) from exc
             except OSError as exc:
-                if raw.fileno() == -1:
-                    raise trio.ClosedResourceError("the stream was closed") from exc
-                raise trio.BrokenResourceError(str(exc)) from exc
+                raise stream_error(exc, raw.fileno()) from exc
 
     def try_receive(self, max_bytes: int = 65536) -> bytes | None:
         """What the socket has right now (b"" at EOF), or None when a read would block.
@@ -63,12 +65,8 @@ class FastStream(trio.abc.HalfCloseableStream):
                 sent += raw.send(view[sent:])
             except BlockingIOError:
                 await trio.lowlevel.wait_writable(self.socket)
-            except _GONE as exc:
-                raise trio.BrokenResourceError(str(exc)) from exc
             except OSError as exc:
-                if raw.fileno() == -1:
-                    raise trio.ClosedResourceError("the stream was closed") from exc
-                raise trio.BrokenResourceError(str(exc)) from exc
+                raise stream_error(exc, raw.fileno()) from exc
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.stream.wait_send_all_might_not_block()

@@ -160,12 +160,8 @@ class H1Connection:
 
     async def _read(self, size: int = BODY_READ_SIZE) -> bool:
         """Read once (a body, by default) and feed the parser; False at EOF."""
-        try:
-            data = await self.stream.receive_some(size)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            data = b""
+        data = await self._receive(size)
         if not data:
-            self.eof = True
             return False
         self._feed(data)
         return True
@@ -244,8 +240,12 @@ class H1Connection:
         if self.pending:
             data, self.pending = self.pending, b""
             return data
+        return await self._receive(HEAD_READ_SIZE)
+
+    async def _receive(self, size: int) -> bytes:
+        """One read from the client; b"" (and eof set) when it closed or the stream broke."""
         try:
-            data = await self.stream.receive_some(HEAD_READ_SIZE)
+            data = await self.stream.receive_some(size)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             data = b""
         if not data:
@@ -265,9 +265,10 @@ class H1Connection:
                 if head is None:
                     return
                 served += 1
-                if not served % FAIR_EVERY and self._try_receive is None:
-                    # A TLS stream over FastStream does not yield when data is already there:
-                    # let other connections run now and then, whatever this client sends.
+                if not served % FAIR_EVERY:
+                    # Pipelined requests already parsed are served without a read, so without
+                    # a yield: let other connections run now and then, whatever this client
+                    # sends.
                     await trio.lowlevel.checkpoint()
                 if served >= self.limits.max_requests:
                     head.keep_alive = False

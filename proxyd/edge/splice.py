@@ -27,12 +27,13 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from proxyd.edge.fastsock import stream_error
+
 AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "splice")
 MIN_BYTES = 256 * 1024  # smaller bodies: a pipe and its wake-ups cost more than they save
 PIPE_SIZE = 1024 * 1024  # asked for with F_SETPIPE_SZ; the default (64 KiB) is kept on refusal
 FAIR_BYTES = 4 * 1024 * 1024  # yield to other tasks at least this often
 _FLAGS = getattr(os, "SPLICE_F_NONBLOCK", 0) | getattr(os, "SPLICE_F_MOVE", 0)
-_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
 class SourceEnded(Exception):
@@ -121,12 +122,8 @@ async def relay(
                     put = os.splice(read_end, dst_fd, held, flags=_FLAGS)
                 except BlockingIOError:
                     put = 0
-                except _GONE as exc:
-                    raise trio.BrokenResourceError(str(exc)) from exc
                 except OSError as exc:
-                    if dst.fileno() == -1:
-                        raise trio.ClosedResourceError("the destination was closed") from exc
-                    raise trio.BrokenResourceError(str(exc)) from exc
+                    raise stream_error(exc, dst.fileno()) from exc
                 if put > 0:
                     held -= put
                     unfair += put
@@ -174,7 +171,5 @@ async def _copy(
         try:
             while view:
                 view = view[await dst.send(view) :]
-        except _GONE as exc:
-            raise trio.BrokenResourceError(str(exc)) from exc
         except OSError as exc:
-            raise trio.BrokenResourceError(str(exc)) from exc
+            raise stream_error(exc, dst.fileno()) from exc

@@ -66,10 +66,9 @@ class TLSStream(trio.abc.Stream):
             raise trio.BrokenResourceError("the TLS stream is broken")
 
     def _fail(self, exc: BaseException) -> trio.BrokenResourceError:
+        """Mark the stream broken; the error to raise `from exc`."""
         self._broken = True
-        error = trio.BrokenResourceError(str(exc) or type(exc).__name__)
-        error.__cause__ = exc
-        return error
+        return trio.BrokenResourceError(str(exc) or type(exc).__name__)
 
     async def _send_out(self) -> None:
         """Send what the SSL object has produced so far, in the order it produced it."""

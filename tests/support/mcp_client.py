@@ -44,3 +44,22 @@ def mcp_token(proc, scope: str, audience: str, subject: str = "tester") -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def tool_text(result) -> str:
+    """The text parts of a tool result, joined (what an MCP client shows)."""
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+async def call(client, name: str, args: dict) -> dict:
+    """Call a tool that must succeed; its structured result."""
+    result = await client.call_tool(name, args)
+    assert not result.is_error, tool_text(result)
+    return result.structured_content
+
+
+async def error_of(client, name: str, args: dict) -> str:
+    """Call a tool that must fail; its error text."""
+    result = await client.call_tool(name, args)
+    assert result.is_error, result.structured_content
+    return tool_text(result)
