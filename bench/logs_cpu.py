@@ -12,7 +12,9 @@ logging off (the handler called directly) is the baseline. It prints, per record
 - writer process: CPU of this process's child processes (redis-server excluded), from
   /proc/<pid>/stat, i.e. the separate log-writer process when there is one.
 
-Everything runs on loopback; redis-server's own CPU is not counted. Not a test: no assertions.
+- redis-server: CPU of the throwaway redis-server, per record.
+
+Everything runs on loopback. Not a test: no assertions.
 """
 
 from __future__ import annotations
@@ -67,6 +69,12 @@ def _scope(i: int) -> dict:
         "headers": HEADERS,
         "client": ("127.0.0.1", 40000 + i % 1000),
     }
+
+
+def _process_cpu(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def _children_cpu() -> float:
@@ -166,6 +174,7 @@ async def main(rate: int, seconds: float) -> None:
             await nursery.start(request_log.run)
             await trio.sleep(0.5)  # the writer process (if any) has started
             children_before = _children_cpu()
+            redis_before = _process_cpu(redis.proc.pid)
             start_cpu = time.process_time()
             on = await _drive(rate, seconds, logged)
             with trio.fail_after(60):
@@ -173,6 +182,7 @@ async def main(rate: int, seconds: float) -> None:
                     await trio.sleep(0.05)
             on_total = time.process_time() - start_cpu
             children = _children_cpu() - children_before
+            redis_cpu = _process_cpu(redis.proc.pid) - redis_before
             rss = [kb for _, kb in _children().values()]
             nursery.cancel_scope.cancel()
         per = 1e6 / records
@@ -191,6 +201,7 @@ async def main(rate: int, seconds: float) -> None:
             f"(on, until all written, minus off)"
         )
         print(f"writer process(es): {children * per:.1f} us/record, RSS {rss} kB")
+        print(f"redis-server: {redis_cpu * per:.1f} us/record")
     finally:
         redis.stop()
 

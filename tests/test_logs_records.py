@@ -3,6 +3,7 @@ records, pagination, statistics and unique visitors, bad filters, and masking of
 
 from __future__ import annotations
 
+import datetime
 import time
 
 import httpx
@@ -21,6 +22,7 @@ from tests.support.logs import (
     logs,
     redis_client,
     send,
+    stored_batches,
     wait_for_logs,
 )
 
@@ -98,10 +100,11 @@ async def test_each_index_returns_exactly_the_matching_records(logged, lgql, bac
         assert _paths(page["items"]) == _expected(pred), criteria
         assert page["hasMore"] is False
 
-    # The Redis indexes themselves hold exactly those records.
+    # The Redis indexes name exactly the batches that hold a matching record.
     redis = redis_client(redis_url)
     async with redis:
         by_id = {r["id"]: r for r in items}
+        batch_of = {i: i.rsplit("/", 1)[0] for i in by_id}
         expected_sets = {
             layout.idx_ip("10.0.0.1"): {i for i, r in by_id.items() if r["clientIp"] == "10.0.0.1"},
             layout.idx_host("a.test"): {i for i, r in by_id.items() if r["hostname"] == "a.test"},
@@ -114,13 +117,16 @@ async def test_each_index_returns_exactly_the_matching_records(logged, lgql, bac
             layout.IDX_ALL: set(by_id),
         }
         for key, members in expected_sets.items():
-            assert set(await redis.zrange(key, 0, -1)) == members, key
+            batches = await stored_batches(redis, key)
+            assert set(batches) == {batch_of[i] for i in members}, key
+            assert members <= {r["id"] for records in batches.values() for r in records}, key
             assert 0 < await redis.pttl(key) <= 24 * 3600 * 1000
-        for record_id in by_id:
-            assert 0 < await redis.pttl(record_id) <= 24 * 3600 * 1000
+        assert not await redis.exists([layout.idx_ip("10.0.0.9"), layout.idx_status(201)])
+        for batch in set(batch_of.values()):
+            assert 0 < await redis.pttl(batch) <= 24 * 3600 * 1000
 
     # Time range (epoch seconds between two requests; ISO 8601 is accepted too).
-    ts = [await _ts(redis_url, r["id"]) for r in items]
+    ts = [_ts(r) for r in items]
     page = await logs(lgql, {"since": str((ts[1] + ts[2]) / 2)})
     assert [r["id"] for r in page["items"]] == [r["id"] for r in items[:2]]
     page = await logs(lgql, {"until": str((ts[3] + ts[2]) / 2)})
@@ -191,8 +197,14 @@ async def test_user_and_client_indexes(logged, lgql, redis_url):
     assert (await logs(lgql, {"clientId": "cli-9"}))["items"] == []
     redis = redis_client(redis_url)
     async with redis:
-        assert len(await redis.zrange(layout.idx_user("alice"), 0, -1)) == 2
-        assert len(await redis.zrange(layout.idx_client("cli-1"), 0, -1)) == 2
+        alice_batches = await stored_batches(redis, layout.idx_user("alice"))
+        cli1_batches = await stored_batches(redis, layout.idx_client("cli-1"))
+    for batches, field, value in (
+        (alice_batches, "user", "alice"),
+        (cli1_batches, "client_id", "cli-1"),
+    ):
+        assert batches and all(any(r[field] == value for r in rs) for rs in batches.values())
+        assert sum(r[field] == value for rs in batches.values() for r in rs) == 2
 
 
 async def test_stats_and_unique_visitors(logged, lgql, backend):
@@ -282,7 +294,5 @@ async def test_secrets_are_masked_everywhere(logged, lgql, backend, redis_url):
         assert secret not in logged.log()
 
 
-async def _ts(redis_url: str, record_id: str) -> float:
-    redis = redis_client(redis_url)
-    async with redis:
-        return float(await redis.zscore(layout.IDX_ALL, record_id))
+def _ts(record: dict) -> float:
+    return datetime.datetime.fromisoformat(record["timestamp"]).timestamp()

@@ -6,7 +6,6 @@ are skipped, and the logs package imports neither the API nor the edge."""
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import subprocess
@@ -18,12 +17,12 @@ import httpx
 import trio
 
 from proxyd.config import load_settings
-from proxyd.logs import layout, wire
+from proxyd.logs import wire
 from proxyd.logs.record import RequestRecord
 from proxyd.logs.spawn import run_writer_process, writer_config
 from proxyd.logs.writer import RequestLog
 from tests.support.graphql import CREATE_PROXY, GraphQLClient
-from tests.support.logs import redis_client, send
+from tests.support.logs import send, stored_records
 
 SINK = "proxyd.logs.sink"
 
@@ -80,11 +79,7 @@ async def _new_writer(root: int, old: int) -> int:
 
 
 async def _stored_paths(redis_url: str) -> list[str]:
-    redis = redis_client(redis_url)
-    async with redis:
-        ids = await redis.zrange(layout.IDX_ALL, 0, -1)
-        values = await redis.mget(ids) if ids else []
-    return [json.loads(v)["path"] for v in values if v]
+    return [record["path"] for record in await stored_records(redis_url)]
 
 
 async def test_killed_writer_is_replaced_and_a_clean_stop_writes_every_record(
@@ -132,10 +127,7 @@ async def test_workers_share_one_writer_and_a_clean_stop_writes_every_record(
     assert len(_writers(proc.process.pid)) == 1
     assert proc.stop() == 0
     assert sorted(await _stored_paths(redis_url)) == sorted(f"/r/{i}" for i in range(40))
-    redis = redis_client(redis_url)
-    async with redis:
-        ids = await redis.zrange(layout.IDX_ALL, 0, -1)
-        instances = {json.loads(v)["instance"] for v in await redis.mget(ids)}
+    instances = {record["instance"] for record in await stored_records(redis_url)}
     assert instances and all(name.endswith(("-w0", "-w1")) for name in instances), instances
     assert not _alive(replacement)
 

@@ -1,22 +1,31 @@
-"""Redis key layout for request logs (after the reference's RequestLogger schema).
+"""Redis key layout for request logs: records are stored in batches, one value per batch.
 
-    req:{ts_ms}:{ip}:{unique}            one record (JSON string; bodies never stored)
-    idx:req:all                          every record (time-range scans)
-    idx:req:ip:{ip}                      by client IP
-    idx:req:host:{hostname}              by proxy hostname
-    idx:req:user:{user}                  by authenticated user
-    idx:req:client:{client_id}           by OAuth client
-    idx:req:status:{code}                by HTTP status
-    idx:req:errors                       status >= 400 or a proxy-side error
-    idx:req:slow                         duration >= LOG_SLOW_SECONDS
-    idx:req:path:{method}:{path}         by method and exact path
-    stream:requests                      live stream (capped; source of the live subscription)
+    req:{max_ts_ms}:{unique}             one batch of records (JSON: field names, then one row per
+                                         record; bodies never stored). A record's id is
+                                         {batch key}/{position}.
+    idx:req:all                          every batch (time-range scans)
+    idx:req:ip:{ip}                      batches holding a record from that client IP
+    idx:req:host:{hostname}              ... for that proxy hostname
+    idx:req:user:{user}                  ... by that authenticated user
+    idx:req:client:{client_id}           ... by that OAuth client
+    idx:req:status:{code}                ... with that HTTP status
+    idx:req:errors                       ... with status >= 400 or a proxy-side error
+    idx:req:slow                         ... lasting at least LOG_SLOW_SECONDS
+    idx:req:path:{method}:{path}         ... for that method and exact path
+    stream:requests                      live stream: one entry per batch, naming its key (capped)
     stats:requests:{YYYYMMDD:HH}         hash: hostname -> count ("*" = every host)
     stats:errors:{YYYYMMDD:HH}           hash: hostname -> error count
     stats:unique_ips:{hostname}:{YYYYMMDD:HH}  HyperLogLog of client IPs ("*" = every host)
     stats:latency:{hostname}:{YYYYMMDD:HH}     hash: log-scale bucket -> count (percentiles)
 
-Indexes are sorted sets (score = request time, member = record key). Every key gets a TTL of
+The names are the reference's; what changed is that an index member is a batch, not a record.
+A batch costs Redis one SET, one stream entry and one ZADD per distinct index value, whatever
+the number of records in it, so logging stays cheap at tens of thousands of requests a second.
+
+Indexes are sorted sets; a batch's score is the newest request time (`ts`, the start) in it.
+Every batch holds records whose times lie within BATCH_SPREAD seconds of each other (the writer
+splits a batch that would not), so a search walking the scores downwards knows which batches can
+still hold a record older than a given time (proxyd.logs.query). Every key gets a TTL of
 LOG_RETENTION_HOURS on each write, and index members older than that are trimmed, so nothing
 outlives the retention. Hours are UTC.
 """
@@ -26,11 +35,19 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from proxyd.logs.wire import ROW_FIELDS
+
 STREAM = "stream:requests"
 IDX_ALL = "idx:req:all"
 IDX_ERRORS = "idx:req:errors"
 IDX_SLOW = "idx:req:slow"
 ALL_HOSTS = "*"
+# A batch holds records whose start times share one window of this many seconds (3600 is a
+# multiple of it, so a batch also falls in one hour of the hourly stats).
+BATCH_SPREAD = 10.0
+# A stored row: the wire row's fields, then the serving process it came from.
+STORED_FIELDS = (*ROW_FIELDS, "instance")
+BATCH_VERSION = 1
 
 
 def idx_ip(ip: str) -> str:
@@ -103,21 +120,5 @@ def bucket_bounds(bucket: int) -> tuple[float, float]:
     return LATENCY_BASE_MS * LATENCY_RATIO ** (bucket - 1), LATENCY_BASE_MS * LATENCY_RATIO**bucket
 
 
-def index_keys(record: dict, slow_ms: float) -> list[str]:
-    """Every index a stored record belongs to."""
-    keys = [
-        IDX_ALL,
-        idx_ip(record["client_ip"]),
-        idx_host(record["hostname"]),
-        idx_status(record["status"]),
-        idx_path(record["method"], record["path"]),
-    ]
-    if record.get("user"):
-        keys.append(idx_user(record["user"]))
-    if record.get("client_id"):
-        keys.append(idx_client(record["client_id"]))
-    if record["status"] >= 400 or record.get("error"):
-        keys.append(IDX_ERRORS)
-    if record["duration_ms"] >= slow_ms:
-        keys.append(IDX_SLOW)
-    return keys
+def record_id(batch_key: str, position: int) -> str:
+    return f"{batch_key}/{position}"

@@ -1,14 +1,18 @@
-"""Searching request records and following them live.
+"""Searching request records and following them live (records are stored in batches:
+proxyd.logs.layout).
 
 `search` picks the one index that matches a filter field (ip, host, user, client, status, errors,
-slow, method+path; otherwise idx:req:all), walks it newest first between the time bounds, loads
-the records with MGET and applies the remaining criteria in Python. Pages are cut by `limit`; the
-cursor names the last index entry examined, so the next page continues exactly there, even when a
-scan stopped early at SCAN_BUDGET entries without filling the page.
+slow, method+path; otherwise idx:req:all) and walks its batches newest first, loading them with
+MGET and applying every criterion to their records in Python. Records come out newest first, in
+exact (time, id) order: a batch's score is its newest record's time, and its oldest is less than
+BATCH_SPREAD older, so once the walk has passed score S, every record newer than S that can match
+has been loaded. Pages are cut by `limit`; the cursor names the last record returned (or the time
+the walk reached, when it stopped at SCAN_BUDGET records without filling the page), so the next
+page continues exactly there.
 
 `tail` follows stream:requests with blocking XREAD from the entry that was last when it started:
-every process writes to that one stream, so subscribers see the records of all processes sharing
-the Redis, in stream order.
+every process writes to that one stream (one entry per batch), so subscribers see the records of
+all processes sharing the Redis, in the order they were written.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ import attrs
 import coredis
 
 from proxyd.logs import layout
+from proxyd.logs.record import from_stored
 
 MAX_LIMIT = 1000
-PAGE = 500
-SCAN_BUDGET = 20_000
+BATCHES_PER_READ = 8
+SCAN_BUDGET = 50_000  # records examined per page at most
 EPSILON = 1e-6
+# Sorts after every record id at the same time: a cursor at a time, not at a record.
+AFTER_EVERY_ID = "\U0010ffff"
 
 
 class QueryError(ValueError):
@@ -167,15 +174,21 @@ def parse_time(value: Any, name: str) -> float:
     )
 
 
-def encode_cursor(score: float, member: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([score, member]).encode()).decode().rstrip("=")
+def encode_cursor(ts: float, record_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([ts, record_id]).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        score, member = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return float(score), str(member)
+        ts, record_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if (
+            isinstance(ts, bool)
+            or not isinstance(ts, int | float)
+            or not isinstance(record_id, str)
+        ):
+            raise TypeError
+        return float(ts), record_id
     except (ValueError, TypeError):
         raise QueryError("'after' is not a cursor returned by requestLogs.") from None
 
@@ -185,6 +198,24 @@ class Page:
     items: list[dict[str, Any]]
     end_cursor: str | None
     has_more: bool
+
+
+def decode_batch(key: str, raw: str | bytes | None) -> list[dict[str, Any]]:
+    """The records of one stored batch, in the order they were written ([] when it is gone or
+    not a batch this version reads)."""
+    if not raw:
+        return []
+    try:
+        batch = json.loads(raw)
+        fields, rows = batch["fields"], batch["rows"]
+        if batch.get("v") != layout.BATCH_VERSION or not isinstance(rows, list):
+            return []
+        return [
+            from_stored(fields, row, layout.record_id(key, position))
+            for position, row in enumerate(rows)
+        ]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []
 
 
 async def search(
@@ -199,42 +230,58 @@ async def search(
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError(f"limit must be from 1 to {MAX_LIMIT}, not {limit}.")
     index = criteria.index(slow_ms)
-    high: float | str = "+inf" if criteria.until is None else criteria.until
-    low: float | str = "-inf" if criteria.since is None else criteria.since
-    skip_member: str | None = None
+    newest = criteria.until
+    below: tuple[float, str] | None = None  # only records strictly before this (ts, id)
     if after:
-        score, skip_member = decode_cursor(after)
-        high = score
+        below = decode_cursor(after)
+        newest = below[0] if newest is None else min(newest, below[0])
+    # A batch scored above newest + BATCH_SPREAD holds no record at or before newest.
+    high: float | str = "+inf" if newest is None else newest + layout.BATCH_SPREAD
+    low: float | str = "-inf" if criteria.since is None else criteria.since
+    read_at_high = 0  # batches already read whose score is exactly `high`
     items: list[dict[str, Any]] = []
-    scanned = 0
-    last: tuple[float, str] | None = None
-    while scanned < SCAN_BUDGET:
+    held: list[dict[str, Any]] = []  # loaded and matching, not yet known to be next
+    examined = 0
+    while True:
         entries = await redis.zrevrangebyscore(
-            index, high, low, withscores=True, offset=0, count=PAGE + 1
+            index, high, low, withscores=True, offset=read_at_high, count=BATCHES_PER_READ + 1
         )
-        pairs = [(str(e[0]), float(e[1])) for e in entries]
-        if skip_member is not None:
-            # Same-score members come in reverse lexicographic order: skip up to the cursor.
-            pairs = [(m, s) for m, s in pairs if not (s == high and m >= skip_member)]
-        if not pairs:
+        reading = [(str(e[0]), float(e[1])) for e in entries[:BATCHES_PER_READ]]
+        done = len(entries) <= BATCHES_PER_READ  # nothing lies beyond what this read loads
+        if reading:
+            values = await redis.mget([m for m, _ in reading])
+            for (member, _), raw in zip(reading, values, strict=True):
+                for record in decode_batch(member, raw):
+                    examined += 1
+                    if below is not None and (record["ts"], record["id"]) >= below:
+                        continue
+                    if criteria.matches(record, slow_ms):
+                        held.append(record)
+            last = reading[-1][1]
+            same = sum(1 for _, score in reading if score == last)
+            # Same-score members come in a fixed order: skip those read by offset.
+            read_at_high = read_at_high + same if last == high else same
+            high = last
+        # Every batch not yet loaded scores at most `high`: records newer than that are final.
+        if done:
+            ready, held = held, []
+        else:
+            ready = [r for r in held if r["ts"] > high]
+            held = [r for r in held if r["ts"] <= high]
+        ready.sort(key=_newest_first, reverse=True)
+        for record in ready:
+            items.append(record)
+            if len(items) == limit:
+                return Page(items, encode_cursor(record["ts"], record["id"]), True)
+        if done:
             return Page(items, None, False)
-        values = await redis.mget([m for m, _ in pairs])
-        for (member, score), raw in zip(pairs, values, strict=True):
-            scanned += 1
-            last = (score, member)
-            if raw is None:
-                continue  # expired before the index was trimmed
-            record = json.loads(raw)
-            if criteria.matches(record, slow_ms):
-                items.append(record)
-                if len(items) == limit:
-                    return Page(items, encode_cursor(score, member), True)
-        # Continue below the last member examined (same score: skip what we have seen).
-        high, skip_member = last
-        if len(entries) <= PAGE:
-            return Page(items, None, False)
-    assert last is not None
-    return Page(items, encode_cursor(*last), True)
+        if examined >= SCAN_BUDGET:
+            # Everything newer than `high` has been returned: the next page starts there.
+            return Page(items, encode_cursor(float(high), AFTER_EVERY_ID), True)
+
+
+def _newest_first(record: dict[str, Any]) -> tuple[float, str]:
+    return record["ts"], record["id"]
 
 
 async def last_stream_id(redis: coredis.Redis) -> str:
@@ -246,15 +293,17 @@ async def last_stream_id(redis: coredis.Redis) -> str:
 async def tail(
     redis: coredis.Redis, criteria: LogFilter, slow_ms: float = 1000.0, block_ms: int = 5000
 ) -> AsyncIterator[dict[str, Any]]:
-    """Records appended to stream:requests from now on that match criteria, in stream order."""
+    """Records written from now on that match criteria, in the order they were written."""
     cursor = await last_stream_id(redis)
     while True:
-        response = await redis.xread({layout.STREAM: cursor}, count=500, block=block_ms)
-        for entry in (response or {}).get(layout.STREAM, ()):
-            cursor = entry.identifier
-            raw = entry.field_values.get("r")
-            if not raw:
-                continue
-            record = json.loads(raw)
-            if criteria.matches(record, slow_ms):
-                yield record
+        response = await redis.xread({layout.STREAM: cursor}, count=100, block=block_ms)
+        entries = list((response or {}).get(layout.STREAM, ()))
+        if not entries:
+            continue
+        cursor = entries[-1].identifier
+        keys = [str(e.field_values.get("b") or "") for e in entries]
+        keys = [k for k in keys if k]
+        for key, raw in zip(keys, await redis.mget(keys) if keys else [], strict=True):
+            for record in decode_batch(key, raw):
+                if criteria.matches(record, slow_ms):
+                    yield record

@@ -1,27 +1,28 @@
 """The request record: one per proxied request, built on the hot path from plain values and
-serialised (masked, JSON) by the log-writer process (proxyd.logs.sink), never on the request path.
+shipped as a plain row (proxyd.logs.wire). The log-writer process masks a row's secrets
+(`stored_row`) before it is stored; readers turn stored rows back into dicts (`from_stored`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import json
-import os
 from typing import Any
 
 import attrs
 
+from proxyd.logs import layout
 from proxyd.logs.masking import mask_query, mask_url
 
-# A per-process tag keeps record ids unique across processes writing the same millisecond.
-_PROCESS_TAG = os.urandom(3).hex()
-_sequence = itertools.count()
+USER_AGENT_LIMIT = 512
+REFERER_LIMIT = 1024
+_QUERY = layout.STORED_FIELDS.index("query")
+_USER_AGENT = layout.STORED_FIELDS.index("user_agent")
+_REFERER = layout.STORED_FIELDS.index("referer")
 
 
 @attrs.define(slots=True)
 class RequestRecord:
-    """What the hot path knows about a finished request (raw values; masked when serialised)."""
+    """What the hot path knows about a finished request (raw values; masked when stored)."""
 
     ts: float  # wall-clock start, epoch seconds
     client_ip: str
@@ -41,45 +42,31 @@ class RequestRecord:
     client_id: str = ""
     auth_outcome: str = ""
     error: str = ""
-    instance: str = ""
-    seq: int = attrs.field(factory=lambda: next(_sequence))
 
-    @property
-    def key(self) -> str:
-        """req:{ts_ms}:{ip}:{unique}, the reference layout plus a suffix against collisions."""
-        return f"req:{int(self.ts * 1000)}:{self.client_ip}:{_PROCESS_TAG}{self.seq:x}"
 
-    @property
-    def is_error(self) -> bool:
-        return self.status >= 400 or bool(self.error)
+def stored_row(row: tuple, instance: str) -> tuple:
+    """A checked wire row as it is stored: secrets in the query and referer masked, the user
+    agent and referer cut to their limits, the serving process's instance appended."""
+    query, agent, referer = row[_QUERY], row[_USER_AGENT], row[_REFERER]
+    if query or referer or len(agent) > USER_AGENT_LIMIT:
+        row = list(row)
+        row[_QUERY] = mask_query(query)
+        row[_USER_AGENT] = agent[:USER_AGENT_LIMIT]
+        row[_REFERER] = mask_url(referer[:REFERER_LIMIT])
+        row = tuple(row)
+    return (*row, instance)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The stored form: secrets masked, bodies never included."""
-        return {
-            "id": self.key,
-            "ts": round(self.ts, 6),
-            "client_ip": self.client_ip,
-            "hostname": self.hostname,
-            "method": self.method,
-            "path": self.path,
-            "query": mask_query(self.query),
-            "status": self.status,
-            "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out,
-            "duration_ms": round(self.duration_ms, 3),
-            "upstream_ms": None if self.upstream_ms is None else round(self.upstream_ms, 3),
-            "user": self.user,
-            "client_id": self.client_id,
-            "auth_outcome": self.auth_outcome,
-            "user_agent": self.user_agent[:512],
-            "referer": mask_url(self.referer[:1024]),
-            "error": self.error,
-            "protocol": self.protocol,
-            "instance": self.instance,
-        }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+def from_stored(fields: list[str], row: list[Any], record_id: str) -> dict[str, Any]:
+    """A stored row as the record dict queries return (`id` first, durations rounded; `ts`
+    exact, as searches order and resume by it)."""
+    record: dict[str, Any] = {"id": record_id}
+    record.update(zip(fields, row, strict=False))
+    record["ts"] = float(record.get("ts") or 0)
+    record["duration_ms"] = round(float(record.get("duration_ms") or 0), 3)
+    upstream = record.get("upstream_ms")
+    record["upstream_ms"] = None if upstream is None else round(float(upstream), 3)
+    return record
 
 
 def iso(ts: float) -> str:

@@ -1,7 +1,8 @@
 """The log-writer process (`python -m proxyd.logs.sink`, started by proxyd.logs.spawn): it reads
 request records from the serving processes' channels (proxyd.logs.wire) into one bounded queue
 and writes them to Redis in batches (proxyd.logs.batch), so the serving processes never spend CPU
-on Redis.
+on Redis. Rows are checked and their secrets masked here (proxyd.logs.masking), before anything is
+stored.
 
 - Every LOG_BATCH_INTERVAL seconds after the first waiting record, up to MAX_BATCH records are
   written in one round trip. A batch that cannot be written (Redis down, or slower than
@@ -32,7 +33,7 @@ import trio
 from proxyd.logs import wire
 from proxyd.logs.applog import TRACE, StructuredFormatter
 from proxyd.logs.batch import BatchWriter
-from proxyd.logs.record import RequestRecord
+from proxyd.logs.record import stored_row
 from proxyd.logs.spawn import CONFIG_ENV, FDS_ENV, WRITE_TIMEOUT
 from proxyd.store.redis import connect, describe
 
@@ -80,7 +81,9 @@ class Sink:
             slow_seconds=float(config["slow_seconds"]),
             stream_maxlen=int(config["stream_maxlen"]),
         )
-        self.queue: collections.deque[tuple[Channel, RequestRecord]] = collections.deque()
+        # Chunks of stored rows, each with the channel it came from; `waiting` rows in all.
+        self.queue: collections.deque[tuple[Channel, list[tuple]]] = collections.deque()
+        self.waiting = 0
         self.arrived = trio.Event()
         self.closed = trio.Event()  # every channel at end-of-file
         self.redis_ok = True
@@ -114,15 +117,17 @@ class Sink:
             self.arrived.set()
 
     def take(self, channel: Channel, instance: str, rows: list) -> None:
-        queue = self.queue
+        room = self.limit - self.waiting
+        kept = []
         for row in rows:
-            if len(queue) >= self.limit or not wire.valid_row(row):
+            if len(kept) >= room or not wire.valid_row(row):
                 channel.dropped += 1
                 continue
-            record = RequestRecord(*row)
-            record.instance = instance
-            queue.append((channel, record))
-            channel.queued += 1
+            kept.append(stored_row(row, instance))
+        if kept:
+            self.queue.append((channel, kept))
+            self.waiting += len(kept)
+            channel.queued += len(kept)
 
     # -- writing ------------------------------------------------------------------------------
     async def write_all(self, redis: coredis.Redis) -> None:
@@ -135,20 +140,21 @@ class Sink:
                 self.arrived = trio.Event()
                 await self.arrived.wait()
                 continue
-            if len(self.queue) < MAX_BATCH and not self.closed.is_set():
+            if self.waiting < MAX_BATCH and not self.closed.is_set():
                 with trio.move_on_after(self.batch_interval):
                     await self.closed.wait()
-            batch = [self.queue.popleft() for _ in range(min(MAX_BATCH, len(self.queue)))]
-            for channel, _ in batch:
-                channel.queued -= 1
-            if await self.write(redis, [record for _, record in batch]):
-                for channel, _ in batch:
-                    channel.written += 1
+            taken = self.next_batch()
+            rows = [row for _, chunk in taken for row in chunk]
+            ok = await self.write(redis, rows)
+            for channel, chunk in taken:
+                if ok:
+                    channel.written += len(chunk)
+                else:
+                    channel.dropped += len(chunk)
+            if ok:
                 delay = 0.0
                 continue
-            for channel, _ in batch:
-                channel.dropped += 1
-            self.dropped_total += len(batch)
+            self.dropped_total += len(rows)
             if self.closed.is_set():
                 self.drop_queue()  # stopping with Redis unavailable: do not wait for it
                 return
@@ -156,14 +162,30 @@ class Sink:
             with trio.move_on_after(delay):
                 await self.closed.wait()
 
+    def next_batch(self) -> list[tuple[Channel, list[tuple]]]:
+        """Up to MAX_BATCH rows from the front of the queue (a chunk may be split)."""
+        taken: list[tuple[Channel, list[tuple]]] = []
+        room = MAX_BATCH
+        while self.queue and room:
+            channel, chunk = self.queue.popleft()
+            if len(chunk) > room:
+                self.queue.appendleft((channel, chunk[room:]))
+                chunk = chunk[:room]
+            taken.append((channel, chunk))
+            room -= len(chunk)
+            self.waiting -= len(chunk)
+            channel.queued -= len(chunk)
+        return taken
+
     def drop_queue(self) -> None:
-        for channel, _ in self.queue:
-            channel.dropped += 1
-            channel.queued -= 1
-        self.dropped_total += len(self.queue)
+        for channel, chunk in self.queue:
+            channel.dropped += len(chunk)
+            channel.queued -= len(chunk)
+        self.dropped_total += self.waiting
+        self.waiting = 0
         self.queue.clear()
 
-    async def write(self, redis: coredis.Redis, batch: list[RequestRecord]) -> bool:
+    async def write(self, redis: coredis.Redis, batch: list[tuple]) -> bool:
         error = ""
         with trio.move_on_after(WRITE_TIMEOUT) as timer:
             try:

@@ -12,6 +12,8 @@ import coredis
 import httpx
 import trio
 
+from proxyd.logs import layout
+from proxyd.logs.query import decode_batch
 from tests.support.processes import RedisServer, redis_command
 
 RECORD_FIELDS = """
@@ -72,6 +74,21 @@ async def wait_for_logs(gql: Any, count: int, filter: dict | None = None, timeou
 
 def redis_client(url: str) -> coredis.Redis:
     return coredis.Redis.from_url(url, decode_responses=True)
+
+
+async def stored_batches(redis: coredis.Redis, index: str = layout.IDX_ALL) -> dict[str, list]:
+    """{batch key: its records} for every batch an index names, read straight from Redis."""
+    keys = await redis.zrange(index, 0, -1)
+    values = await redis.mget(keys) if keys else []
+    return {key: decode_batch(key, raw) for key, raw in zip(keys, values, strict=True)}
+
+
+async def stored_records(redis_url: str) -> list[dict]:
+    """Every record stored in the Redis (through idx:req:all), in no particular order."""
+    redis = redis_client(redis_url)
+    async with redis:
+        batches = await stored_batches(redis)
+    return [record for records in batches.values() for record in records]
 
 
 async def dump_everything(redis: coredis.Redis) -> str:
