@@ -43,8 +43,10 @@ IDX_ERRORS = "idx:req:errors"
 IDX_SLOW = "idx:req:slow"
 ALL_HOSTS = "*"
 # A batch holds records whose start times share one window of this many seconds (3600 is a
-# multiple of it, so a batch also falls in one hour of the hourly stats).
-BATCH_SPREAD = 10.0
+# multiple of it, so a batch also falls in one hour of the hourly stats). A search resuming at
+# time T re-reads the batches scored up to T + BATCH_SPREAD: small keeps that cheap; large keeps
+# long requests (written long after they started) from splitting batches.
+BATCH_SPREAD = 2.0
 # A stored row: the wire row's fields, then the serving process it came from.
 STORED_FIELDS = (*ROW_FIELDS, "instance")
 BATCH_VERSION = 1

@@ -31,7 +31,9 @@ from proxyd.logs import layout
 from proxyd.logs.record import from_stored
 
 MAX_LIMIT = 1000
-BATCHES_PER_READ = 8
+# Batches loaded by a search's first read, doubling with each further read up to MAX_READ.
+FIRST_READ = 2
+MAX_READ = 16
 SCAN_BUDGET = 50_000  # records examined per page at most
 EPSILON = 1e-6
 # Sorts after every record id at the same time: a cursor at a time, not at a record.
@@ -225,8 +227,10 @@ async def search(
     limit: int = 50,
     after: str | None = None,
     slow_ms: float = 1000.0,
+    scan_budget: int = SCAN_BUDGET,
 ) -> Page:
-    """Records matching criteria, newest first, at most limit, continuing after the cursor."""
+    """Records matching criteria, newest first, at most limit, continuing after the cursor
+    (a page may hold fewer, with a cursor, once scan_budget records were examined)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError(f"limit must be from 1 to {MAX_LIMIT}, not {limit}.")
     index = criteria.index(slow_ms)
@@ -235,6 +239,7 @@ async def search(
     if after:
         below = decode_cursor(after)
         newest = below[0] if newest is None else min(newest, below[0])
+    start = float("inf") if newest is None else newest
     # A batch scored above newest + BATCH_SPREAD holds no record at or before newest.
     high: float | str = "+inf" if newest is None else newest + layout.BATCH_SPREAD
     low: float | str = "-inf" if criteria.since is None else criteria.since
@@ -242,12 +247,19 @@ async def search(
     items: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []  # loaded and matching, not yet known to be next
     examined = 0
+    per_read = FIRST_READ
     while True:
         entries = await redis.zrevrangebyscore(
-            index, high, low, withscores=True, offset=read_at_high, count=BATCHES_PER_READ + 1
+            index,
+            _score(high),
+            _score(low),
+            withscores=True,
+            offset=read_at_high,
+            count=per_read + 1,
         )
-        reading = [(str(e[0]), float(e[1])) for e in entries[:BATCHES_PER_READ]]
-        done = len(entries) <= BATCHES_PER_READ  # nothing lies beyond what this read loads
+        reading = [(str(e[0]), float(e[1])) for e in entries[:per_read]]
+        done = len(entries) <= per_read  # nothing lies beyond what this read loads
+        per_read = min(per_read * 2, MAX_READ)
         if reading:
             values = await redis.mget([m for m, _ in reading])
             for (member, _), raw in zip(reading, values, strict=True):
@@ -275,9 +287,16 @@ async def search(
                 return Page(items, encode_cursor(record["ts"], record["id"]), True)
         if done:
             return Page(items, None, False)
-        if examined >= SCAN_BUDGET:
-            # Everything newer than `high` has been returned: the next page starts there.
+        if examined >= scan_budget and high < start:
+            # Everything newer than `high` has been returned: the next page starts there (below
+            # this page's start, so every page makes progress).
             return Page(items, encode_cursor(float(high), AFTER_EVERY_ID), True)
+
+
+def _score(value: float | str) -> str:
+    """A score bound as exact text (coredis would send a float with 15 digits, and lose
+    batches whose score differs from it in the 16th)."""
+    return value if isinstance(value, str) else repr(value)
 
 
 def _newest_first(record: dict[str, Any]) -> tuple[float, str]:
