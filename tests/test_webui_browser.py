@@ -114,7 +114,7 @@ class Session:
         folder.mkdir(parents=True, exist_ok=True)
         self.page.evaluate("() => window.scrollTo(0, 0)")
         self.page.wait_for_timeout(100)
-        self.page.screenshot(path=str(folder / f"{name}.jpg"), type="jpeg", quality=45)
+        self.page.screenshot(path=str(folder / f"{name}.png"), type="png")
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ a real proxyd, Redis and a private dockerd: add a port (a refused host port firs
 in the form), see it listed and published by Docker, edit it, remove it, and edit the service's
 memory limit and environment through the Edit form. Every change asks for confirmation, says the
 container restarts, and shows proxyd's notice that it was recreated.
+
+Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/service-ports.png.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def test_ports_and_settings_of_a_running_service_change_in_the_ui(
     panel.get_by_role("button", name="Edit port admin").click()
     edit = panel.get_by_role("region", name="Edit port admin")
     assert edit.get_by_label("Host port", exact=True).input_value() == str(host_port)
+    ui.shot("service-ports")  # the notice of the last change, two ports, one being edited
     edit.get_by_label("Container port", exact=True).fill("9091")
     edit.get_by_role("button", name="Save port").click()
     panel.get_by_role("alertdialog", name=f"Change port admin and recreate {NAME}?").get_by_role(

@@ -5,7 +5,7 @@ then a new one live), its stats, stop it and see the status change live (also wh
 it behind proxyd's back), a read-only session's disabled controls, then delete it with its proxy.
 axe-core finds no serious or critical violation; nothing is loaded from another origin.
 
-Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/services.jpg.
+Set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/services.png.
 """
 
 from __future__ import annotations
