@@ -25,7 +25,7 @@ def _row(
     ts: float, path: str, *, ip: str = "192.0.2.1", status: int = 200, user: str = ""
 ) -> tuple:
     wire_row = (
-        ts,
+        round(ts * 1_000_000),
         ip,
         "b.test",
         "GET",
@@ -66,7 +66,8 @@ async def _all_pages(redis, criteria: LogFilter, limit: int, budget: int) -> lis
 async def test_pages_are_exactly_newest_first_across_out_of_order_batches(redis_url):
     rng = random.Random(7)
     # 600 requests over 100 s; they finish (and are written) in an order unlike their start.
-    starts = [BASE + rng.uniform(0, 100) for _ in range(600)]
+    # Whole microseconds, as records store them.
+    starts = [(BASE * 1_000_000 + rng.randrange(100_000_000)) / 1_000_000 for _ in range(600)]
     starts[10] = starts[11] = starts[12]  # equal start times
     rows = [_row(ts, f"/{i}", user="alice" if i % 7 == 0 else "") for i, ts in enumerate(starts)]
     finish_order = sorted(range(600), key=lambda i: starts[i] + rng.uniform(0, 30))

@@ -26,8 +26,8 @@ from proxyd.logs import layout
 
 # Column positions in a stored row (layout.STORED_FIELDS).
 _F = {name: i for i, name in enumerate(layout.STORED_FIELDS)}
-TS, IP, HOST, METHOD, PATH = _F["ts"], _F["client_ip"], _F["hostname"], _F["method"], _F["path"]
-STATUS, DURATION, USER, CLIENT = _F["status"], _F["duration_ms"], _F["user"], _F["client_id"]
+TS, IP, HOST, METHOD, PATH = _F["ts_us"], _F["client_ip"], _F["hostname"], _F["method"], _F["path"]
+STATUS, DURATION, USER, CLIENT = _F["status"], _F["duration_us"], _F["user"], _F["client_id"]
 ERROR = _F["error"]
 
 # A per-process tag keeps batch keys unique across writer processes sharing a Redis.
@@ -94,8 +94,8 @@ class BatchWriter:
         columns = list(zip(*rows, strict=True))
         times, ips, hosts = columns[TS], columns[IP], columns[HOST]
         statuses, durations = columns[STATUS], columns[DURATION]
-        newest = max(times)
-        key = f"req:{int(newest * 1000)}:{_PROCESS_TAG}{next(_sequence):x}"
+        newest = max(times)  # microseconds
+        key = f"req:{newest // 1000}:{_PROCESS_TAG}{next(_sequence):x}"
         failed = [s >= 400 or bool(e) for s, e in zip(statuses, columns[ERROR], strict=True)]
         indexes = [
             layout.IDX_ALL,
@@ -108,12 +108,12 @@ class BatchWriter:
         ]
         if any(failed):
             indexes.append(layout.IDX_ERRORS)
-        if max(durations) >= self.slow_ms:
+        if max(durations) >= self.slow_ms * 1000:
             indexes.append(layout.IDX_SLOW)
 
-        hour = _hour(int(newest // 3600))  # a window never crosses an hour
+        hour = _hour(newest // 3_600_000_000)  # a window never crosses an hour
         requests, errors = layout.stats_requests(hour), layout.stats_errors(hour)
-        buckets = list(map(layout.latency_bucket, durations))
+        buckets = list(map(layout.latency_bucket_us, durations))
         every = layout.ALL_HOSTS
         counters[(requests, every)] += len(rows)
         for host, n in collections.Counter(hosts).items():
@@ -132,17 +132,18 @@ class BatchWriter:
                 visitors[layout.stats_unique(host, hour)].add(ip)
         visitors[layout.stats_unique(every, hour)].update(ip for ip in set(ips) if ip)
         blob = _encode({"v": layout.BATCH_VERSION, "fields": layout.STORED_FIELDS, "rows": rows})
-        # Scores as text: Lua would print numbers with only 14 significant digits.
-        return key, repr(newest), indexes, blob
+        # Scores as text: Lua would print numbers with only 14 significant digits. Readers
+        # compute a record's time the same way (record.from_stored).
+        return key, repr(newest / 1_000_000), indexes, blob
 
 
 def _windows(rows: list[tuple]) -> Iterable[list[tuple]]:
     """The rows split by BATCH_SPREAD windows of their start time (one window, nearly always)."""
-    spread = layout.BATCH_SPREAD
+    spread = int(layout.BATCH_SPREAD * 1_000_000)
     times = [row[TS] for row in rows]
     if min(times) // spread == max(times) // spread:
         return (rows,)
-    windows: dict[float, list[tuple]] = collections.defaultdict(list)
+    windows: dict[int, list[tuple]] = collections.defaultdict(list)
     for row in rows:
         windows[row[TS] // spread].append(row)
     return windows.values()

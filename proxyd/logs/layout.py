@@ -109,6 +109,10 @@ _LOG_RATIO = math.log(LATENCY_RATIO)
 MAX_BUCKET = 200  # ~ 1.6 h; anything longer lands here
 
 
+def latency_bucket_us(duration_us: int) -> int:
+    return latency_bucket(duration_us / 1000)
+
+
 def latency_bucket(duration_ms: float) -> int:
     if duration_ms <= LATENCY_BASE_MS:
         return 0

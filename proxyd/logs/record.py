@@ -58,14 +58,14 @@ def stored_row(row: tuple, instance: str) -> tuple:
 
 
 def from_stored(fields: list[str], row: list[Any], record_id: str) -> dict[str, Any]:
-    """A stored row as the record dict queries return (`id` first, durations rounded; `ts`
-    exact, as searches order and resume by it)."""
+    """A stored row as the record dict queries return: `id` first, `ts` in epoch seconds (as
+    searches order and resume by it), durations in milliseconds."""
     record: dict[str, Any] = {"id": record_id}
     record.update(zip(fields, row, strict=False))
-    record["ts"] = float(record.get("ts") or 0)
-    record["duration_ms"] = round(float(record.get("duration_ms") or 0), 3)
-    upstream = record.get("upstream_ms")
-    record["upstream_ms"] = None if upstream is None else round(float(upstream), 3)
+    record["ts"] = int(record.pop("ts_us", 0) or 0) / 1_000_000
+    record["duration_ms"] = int(record.pop("duration_us", 0) or 0) / 1000
+    upstream = record.pop("upstream_us", None)
+    record["upstream_ms"] = None if upstream is None else int(upstream) / 1000
     return record
 
 

@@ -19,8 +19,10 @@ import os
 import socket
 from typing import Any
 
+# Times are integer microseconds (`ts_us`: wall-clock start since the epoch): the log writer
+# encodes integers to JSON in half the time of floats.
 ROW_FIELDS = (
-    "ts",
+    "ts_us",
     "client_ip",
     "hostname",
     "method",
@@ -29,8 +31,8 @@ ROW_FIELDS = (
     "status",
     "bytes_in",
     "bytes_out",
-    "duration_ms",
-    "upstream_ms",
+    "duration_us",
+    "upstream_us",
     "user_agent",
     "referer",
     "protocol",
@@ -108,15 +110,14 @@ def unpack_records(frame: bytes) -> tuple[str, list[tuple]]:
     raise ValueError("records frame of the wrong shape")
 
 
-_NUMBER = (int, float)
 _ROW_TYPES = tuple(
     {
-        "ts": _NUMBER,
+        "ts_us": (int,),
         "status": (int,),
         "bytes_in": (int,),
         "bytes_out": (int,),
-        "duration_ms": _NUMBER,
-        "upstream_ms": (int, float, type(None)),
+        "duration_us": (int,),
+        "upstream_us": (int, type(None)),
     }.get(name, (str,))
     for name in ROW_FIELDS
 )

@@ -131,7 +131,7 @@ class RequestLog:
         self._in_flight = len(records)
         try:
             for start in range(0, len(records), ROWS_PER_FRAME):
-                rows = [_row(r) for r in records[start : start + ROWS_PER_FRAME]]
+                rows = [to_row(r) for r in records[start : start + ROWS_PER_FRAME]]
                 for frame, count in wire.pack_records(self.instance, rows):
                     try:
                         await sock.send(frame)
@@ -163,10 +163,11 @@ def _inherited_channel():
     return wire.inherited_channel()
 
 
-def _row(r: RequestRecord) -> tuple:
-    """The record as a plain tuple in wire.ROW_FIELDS order."""
+def to_row(r: RequestRecord) -> tuple:
+    """The record as a plain tuple in wire.ROW_FIELDS order (times in integer microseconds)."""
+    upstream = r.upstream_ms
     return (
-        r.ts,
+        int(r.ts * 1_000_000),
         r.client_ip,
         r.hostname,
         r.method,
@@ -175,8 +176,8 @@ def _row(r: RequestRecord) -> tuple:
         r.status,
         r.bytes_in,
         r.bytes_out,
-        r.duration_ms,
-        r.upstream_ms,
+        int(r.duration_ms * 1000),
+        None if upstream is None else int(upstream * 1000),
         r.user_agent,
         r.referer,
         r.protocol,
