@@ -123,6 +123,20 @@ async def test_a_damaged_batch_is_skipped_and_a_forged_cursor_refused(redis_url)
                 await search(redis, LogFilter(), after=forged)
 
 
+async def test_records_stored_one_per_key_before_batches_are_still_found(redis_url):
+    writer = _writer()
+    redis = redis_client(redis_url)
+    async with redis:
+        await writer.write_batch(redis, [_row(BASE + 1, "/new-1"), _row(BASE + 3, "/new-3")])
+        old_key = f"req:{int((BASE + 2) * 1000)}:192.0.2.9:abc1"
+        old = {"id": old_key, "ts": BASE + 2, "path": "/old-2", "status": 200, "duration_ms": 1.0}
+        await redis.set(old_key, json.dumps(old))
+        await redis.zadd(layout.IDX_ALL, {old_key: BASE + 2})
+        page = await search(redis, LogFilter())
+        assert [r["path"] for r in page.items] == ["/new-3", "/old-2", "/new-1"]
+        assert page.items[1]["id"] == old_key
+
+
 def _cursor(value) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 

@@ -209,6 +209,8 @@ def decode_batch(key: str, raw: str | bytes | None) -> list[dict[str, Any]]:
         return []
     try:
         batch = json.loads(raw)
+        if "fields" not in batch and batch.get("id") == key:
+            return [batch]  # one record, as proxyd stored them before batches (read until expiry)
         fields, rows = batch["fields"], batch["rows"]
         if batch.get("v") != layout.BATCH_VERSION or not isinstance(rows, list):
             return []
