@@ -251,13 +251,16 @@ async def search(
     examined = 0
     per_read = FIRST_READ
     while True:
-        entries = await redis.zrevrangebyscore(
+        # ZRANGE key high low BYSCORE REV: coredis names its two bounds min_ and max_.
+        entries = await redis.zrange(
             index,
             _score(high),
             _score(low),
-            withscores=True,
+            sortby=coredis.PureToken.BYSCORE,
+            rev=True,
             offset=read_at_high,
             count=per_read + 1,
+            withscores=True,
         )
         reading = [(str(e[0]), float(e[1])) for e in entries[:per_read]]
         done = len(entries) <= per_read  # nothing lies beyond what this read loads
