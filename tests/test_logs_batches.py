@@ -118,7 +118,16 @@ async def test_a_damaged_batch_is_skipped_and_a_forged_cursor_refused(redis_url)
             await redis.set(damaged, junk)
             page = await search(redis, LogFilter())
             assert [r["path"] for r in page.items] == ["/kept"]
-        for forged in ("garbage!", _cursor(["x", "id"]), _cursor([1.0]), _cursor({"a": 1})):
+        forged_cursors = [
+            "garbage!",
+            _cursor(["x", "id"]),
+            _cursor([1.0]),
+            _cursor({"a": 1}),
+            _cursor([True, "id"]),
+            base64.urlsafe_b64encode(b'[NaN, "id"]').decode(),
+            base64.urlsafe_b64encode(b'[Infinity, "id"]').decode(),
+        ]
+        for forged in forged_cursors:
             with pytest.raises(QueryError, match="not a cursor"):
                 await search(redis, LogFilter(), after=forged)
 
@@ -135,6 +144,13 @@ async def test_records_stored_one_per_key_before_batches_are_still_found(redis_u
         page = await search(redis, LogFilter())
         assert [r["path"] for r in page.items] == ["/new-3", "/old-2", "/new-1"]
         assert page.items[1]["id"] == old_key
+
+
+@pytest.mark.parametrize("bound", ["nan", "NaN", "inf", "-Infinity", "1e400"])
+def test_time_bounds_must_be_finite(bound):
+    for name in ("since", "until"):
+        with pytest.raises(QueryError, match=f"filter.{name}"):
+            LogFilter.parse({name: bound})
 
 
 def _cursor(value) -> str:

@@ -21,6 +21,7 @@ import base64
 import datetime as dt
 import ipaddress
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -153,27 +154,33 @@ class LogFilter:
 
 
 def parse_time(value: Any, name: str) -> float:
-    """ISO 8601 (Z or offset; naive means UTC) or epoch seconds -> epoch seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+    """ISO 8601 (Z or offset; naive means UTC) or epoch seconds -> epoch seconds (finite)."""
+    seconds = _seconds(value)
+    if seconds is None or not math.isfinite(seconds):
+        raise QueryError(
+            f"filter.{name} must be an ISO 8601 time (2025-01-31T12:00:00Z) or epoch seconds, "
+            f"not {value!r}."
+        )
+    return seconds
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, str):
+            return None
         text = value.strip()
         try:
             return float(text)
         except ValueError:
             pass
-        try:
-            when = dt.datetime.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=dt.UTC)
-            return when.timestamp()
-    raise QueryError(
-        f"filter.{name} must be an ISO 8601 time (2025-01-31T12:00:00Z) or epoch seconds, "
-        f"not {value!r}."
-    )
+        when = dt.datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
 
 
 def encode_cursor(ts: float, record_id: str) -> str:
@@ -190,8 +197,10 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
             or not isinstance(record_id, str)
         ):
             raise TypeError
+        if not math.isfinite(ts):
+            raise ValueError
         return float(ts), record_id
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise QueryError("'after' is not a cursor returned by requestLogs.") from None
 
 
