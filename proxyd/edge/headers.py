@@ -40,6 +40,7 @@ FORWARDED_HEADERS = frozenset(
 )
 FORWARDED_PREFIX = b"x-forwarded-"
 FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+_DROP_UPSTREAM = HOP_BY_HOP | FRAMING
 AUTH_PREFIX = b"x-auth-"
 
 
@@ -120,7 +121,8 @@ def upstream_request_headers(
     backends read both spellings as the same variable).
     """
     from_trusted = is_trusted(peer, trusted)
-    drop = _dropped(headers) | FRAMING
+    drop = _dropped(headers)
+    drop = _DROP_UPSTREAM if drop is HOP_BY_HOP else drop | FRAMING
     auth_prefix = auth_prefix.lower().replace(b"_", b"-")
     out: Headers = []
     prior_xff = b""
@@ -157,10 +159,21 @@ def upstream_request_headers(
     out.append((b"x-forwarded-host", prior_host or host.encode("latin-1")))
     out.append((b"x-real-ip", client.encode("latin-1")))
     if extra:
-        for key, val in extra.items():
-            lowered = key.lower().encode("latin-1")
-            out = [(n, v) for n, v in out if n != lowered]
-            out.append((lowered, val.encode("latin-1")))
+        out = _with_extra(out, extra)
+    return out
+
+
+def _with_extra(headers: Headers, extra: dict[str, str]) -> Headers:
+    """headers with each extra header set: every field of its lower-cased name replaced by one
+    with the extra value; a name given twice takes its last value, in the place of its last
+    mention. One pass over headers, whatever the number of extras."""
+    final: dict[bytes, bytes] = {}
+    for key, val in extra.items():
+        lowered = key.lower().encode("latin-1")
+        final.pop(lowered, None)  # as if set again: it moves to the end
+        final[lowered] = val.encode("latin-1")
+    out = [(n, v) for n, v in headers if n not in final]
+    out.extend(final.items())
     return out
 
 
@@ -172,10 +185,7 @@ def downstream_response_headers(
     drop = _dropped(headers)
     out = [(n, v) for n, v in headers if n not in drop]
     if extra:
-        for key, val in extra.items():
-            lowered = key.lower().encode("latin-1")
-            out = [(n, v) for n, v in out if n != lowered]
-            out.append((lowered, val.encode("latin-1")))
+        out = _with_extra(out, extra)
     return out
 
 
