@@ -23,7 +23,8 @@ from proxyd.edge.h1_wire import (
     Head,
     Refusal,
     error_response,
-    reason,
+    status_line,
+    valid_host,
 )
 from proxyd.edge.tunnel import pump
 
@@ -131,7 +132,7 @@ class Exchange:
         if len(hosts) > 1:
             raise Refusal(400, "400 Bad Request: the request has more than one Host header.")
         if hosts:
-            if not HOST.match(hosts[0]):
+            if not valid_host(hosts[0]):
                 raise Refusal(400, "400 Bad Request: the Host header is malformed.")
         elif head.version == "1.1":
             raise Refusal(400, "400 Bad Request: HTTP/1.1 requests need a Host header.")
@@ -248,7 +249,7 @@ class Exchange:
             pass  # the body is read completely: the connection can be reused
         elif not self.body_done:
             self.keep_alive = False  # unread request body: close after this response
-        lines = [b"HTTP/1.1 %d %s" % (status, reason(status))]
+        lines = [status_line(status)]
         date = None
         length = None
         pass_server = conn.limits.pass_server_header

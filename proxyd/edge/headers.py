@@ -201,7 +201,18 @@ def request_host(headers: Headers) -> str:
     raw = header_value(headers, b"host")
     if not raw:
         return ""
-    host = raw.decode("latin-1").strip().lower()
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]"
-    return (host.rsplit(":", 1)[0] if ":" in host else host).rstrip(".")
+    host = _HOSTS.get(raw)
+    if host is None:
+        host = raw.decode("latin-1").strip().lower()
+        if host.startswith("["):
+            host = host.split("]", 1)[0] + "]"
+        else:
+            host = (host.rsplit(":", 1)[0] if ":" in host else host).rstrip(".")
+        if len(raw) <= 300:  # bounded memory: at most 1024 short entries
+            if len(_HOSTS) >= 1024:
+                _HOSTS.clear()
+            _HOSTS[raw] = host
+    return host
+
+
+_HOSTS: dict[bytes, str] = {}  # Host header -> request_host(): the same few on every request
