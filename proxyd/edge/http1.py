@@ -208,6 +208,9 @@ class ConnectionPool:
                 data = conn.stream.try_receive(HEAD_READ_SIZE)
                 if data:
                     conn.buffer += data
+                    response = self._buffered_response(conn, method)
+                    if response is not None:
+                        return response
                     return await self._read_response(conn, method)
             with trio.move_on_after(ready_grace) as waiting:
                 await trio.lowlevel.wait_readable(conn.socket)
@@ -225,6 +228,23 @@ class ConnectionPool:
             if 100 <= status < 200 and status != 101:
                 continue  # 100 Continue and friends: the real response follows
             break
+        return self._response(conn, method, status, headers, keep_alive, fields)
+
+    def _buffered_response(self, conn: Connection, method: str) -> Response | None:
+        """The response whose head is in conn.buffer already, made without awaiting anything
+        (the usual case of a quick answer); None when more must be read or an interim 1xx
+        response comes first (then _read_response reads it as always)."""
+        buffer = conn.buffer
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        status, headers, keep_alive, fields = parse_head(bytes(buffer[:end]))
+        if 100 <= status < 200 and status != 101:
+            return None
+        del buffer[: end + 4]
+        return self._response(conn, method, status, headers, keep_alive, fields)
+
+    def _response(self, conn, method, status, headers, keep_alive, fields) -> Response:
         framing, remaining = _framing(method, status, fields)
         if framing in ("chunked", "close") and fields:
             # The client gets proxyd's own framing; a Content-Length beside chunked is void.
