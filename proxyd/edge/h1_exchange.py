@@ -231,7 +231,10 @@ class Exchange:
             elif body and not self.no_body:
                 await self._write_body(body)
             if not more:
-                await self._finish()
+                if self.chunked:
+                    await self._finish()
+                else:
+                    self._finish_plain()
         elif kind == "http.response.start":
             if self.started:
                 raise RuntimeError("the response has already started")
@@ -264,11 +267,17 @@ class Exchange:
             if name == b"server" and not pass_server:
                 continue
             lines.append(name + b": " + value)
+        date_line = b"date: " + date if date else None
+        if date_line is not None:
+            lines.append(date_line)
         if BAD_VALUE.search(b"".join(lines)):  # one scan; the per-field one only when needed
             # Never let a backend's header split our response: drop the fields with CR, LF or
-            # other control bytes (the status line has none).
+            # other control bytes (the status line has none); a dropped Date is made here.
             lines = [line for line in lines if not BAD_VALUE.search(line)]
-        lines.append(b"date: " + (date if date and not BAD_VALUE.search(date) else Date.now()))
+            if lines[-1] is not date_line:
+                date_line = None
+        if date_line is None:
+            lines.append(b"date: " + Date.now())
         if length is not None:
             try:
                 self.length = int(length)
@@ -306,7 +315,8 @@ class Exchange:
         self.sent = len(body)
         if self.chunked and body:
             body = b"%x\r\n%s\r\n" % (len(body), body)
-        await self._write(head + b"\r\n\r\n" + body)
+        if not await self.conn._send_raw(head + b"\r\n\r\n" + body):  # _write, inlined
+            raise trio.BrokenResourceError("the client closed the connection")
 
     async def _write_body(self, body: bytes) -> None:
         if self.chunked:
@@ -396,7 +406,16 @@ class Exchange:
     async def _finish(self) -> None:
         if self.chunked:
             await self._write(b"0\r\n\r\n")
-        elif self.length is not None and self.sent < self.length and not self.no_body:
+        self._finish_plain()
+
+    def _finish_plain(self) -> None:
+        """The end of a response without chunked framing (nothing left to write)."""
+        if (
+            not self.chunked
+            and self.length is not None
+            and self.sent < self.length
+            and not self.no_body
+        ):
             self.keep_alive = False  # short body: the client must see the connection end
         self.response_done = True
 
