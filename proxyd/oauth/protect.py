@@ -48,6 +48,8 @@ from proxyd.store.repository import Store
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
 AS_METADATA_PATH = "/.well-known/oauth-authorization-server"
+_PRM_UNDER = PRM_PATH + "/"
+_AS_METADATA_UNDER = AS_METADATA_PATH + "/"
 OWN_COOKIE_PREFIXES = (b"proxyd_", b"__Host-proxyd_")  # the authorization server's cookies
 FACTS_CACHE_SIZE = 10000  # tokens whose claims are kept worked out (like the verifier's cache)
 
@@ -163,11 +165,11 @@ class ProxyAuth:
         for prefix in proxy.auth_excluded_paths or ():
             if _under(path, prefix):  # public by configuration: a client's own Authorization
                 return Outcome(request_headers=self._upstream_headers(scope, proxy, True))
-        if path == PRM_PATH or path.startswith(PRM_PATH + "/"):
+        if path == PRM_PATH or path.startswith(_PRM_UNDER):
             if not proxy.resource_override_backend:
                 return _json(200, self.metadata(scope, proxy, path[len(PRM_PATH) :]))
             return Outcome(request_headers=self._upstream_headers(scope, proxy))
-        if path == AS_METADATA_PATH or path.startswith(AS_METADATA_PATH + "/"):
+        if path == AS_METADATA_PATH or path.startswith(_AS_METADATA_UNDER):
             # Discovery from the resource's origin: the default route sends it to the API.
             return Outcome(request_headers=self._upstream_headers(scope, proxy))
         redirect_mode = proxy.auth_mode == "redirect"
@@ -207,7 +209,9 @@ class ProxyAuth:
                 )
             return self._challenge(scope, proxy, 401, None, "authentication required")
         try:
-            identity = await self.verifier.verify(token, audience=None)
+            identity = self.verifier.cached(token, audience=None)  # the usual case: no await
+            if identity is None:
+                identity = await self.verifier.verify(token, audience=None)
         except InvalidToken as exc:
             if passthrough:
                 return Outcome(request_headers=self._upstream_headers(scope, proxy))
