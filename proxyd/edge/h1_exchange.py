@@ -70,7 +70,7 @@ class Exchange:
     def __init__(self, conn: H1Connection, head: Head) -> None:
         self.conn = conn
         self.head = head
-        self.keep_alive = head.keep_alive and not conn.draining
+        self.keep_alive = head.keep_alive and not conn.registry.draining
         self.body_done = False
         self.started = False
         self.response_done = False
@@ -309,7 +309,7 @@ class Exchange:
             head += b"\r\ntransfer-encoding: chunked"
         else:
             self.keep_alive = False
-        if not self.keep_alive or self.conn.draining:
+        if not self.keep_alive or self.conn.registry.draining:
             self.keep_alive = False
             head += b"\r\nconnection: close"
         self.sent = len(body)
@@ -421,7 +421,7 @@ class Exchange:
 
     def reusable(self) -> bool:
         conn = self.conn
-        if self.tunnelled or conn.closing or conn.upgraded or conn.draining:
+        if self.tunnelled or conn.closing or conn.upgraded or conn.registry.draining:
             return False
         if not self.response_done:
             return False

@@ -163,15 +163,26 @@ def upstream_request_headers(
     return out
 
 
+# extra headers (as given) -> their encoded fields: the same few sets (a proxy's custom headers,
+# a user's identity headers) come with every request. Read only; bounded.
+_EXTRA_FIELDS: dict[tuple[tuple[str, str], ...], dict[bytes, bytes]] = {}
+
+
 def _with_extra(headers: Headers, extra: dict[str, str]) -> Headers:
     """headers with each extra header set: every field of its lower-cased name replaced by one
     with the extra value; a name given twice takes its last value, in the place of its last
     mention. One pass over headers, whatever the number of extras."""
-    final: dict[bytes, bytes] = {}
-    for key, val in extra.items():
-        lowered = key.lower().encode("latin-1")
-        final.pop(lowered, None)  # as if set again: it moves to the end
-        final[lowered] = val.encode("latin-1")
+    memo = tuple(extra.items())
+    final = _EXTRA_FIELDS.get(memo)
+    if final is None:
+        final = {}
+        for key, val in extra.items():
+            lowered = key.lower().encode("latin-1")
+            final.pop(lowered, None)  # as if set again: it moves to the end
+            final[lowered] = val.encode("latin-1")
+        if len(_EXTRA_FIELDS) >= 512:
+            _EXTRA_FIELDS.clear()
+        _EXTRA_FIELDS[memo] = final
     out = [(n, v) for n, v in headers if n not in final]
     out.extend(final.items())
     return out
