@@ -57,7 +57,8 @@ class Dispatcher:
         host = request_host(scope["headers"])
         scope["proxyd.host"] = host
         app = self.manager.proxies.get(host)
-        if app is not None and not await _normalise_path(scope, send, app.proxy.auth_enabled):
+        if app is not None and not _normalised(scope, app.proxy.auth_enabled):
+            await _refuse_path(scope, send, app.proxy.auth_enabled)
             return
         if scope.get("scheme") in ("https", "wss"):
             connection = CONNECTION.get()
@@ -106,26 +107,37 @@ class Dispatcher:
         )
 
 
-async def _normalise_path(scope: dict, send, strict: bool) -> bool:
-    """Put the normalised path in the scope (auth, routes and the upstream all use it)."""
+def _normalised(scope: dict, strict: bool) -> bool:
+    """Put the normalised path in the scope (auth, routes and the upstream all use it); False
+    when the path must be refused (then _refuse_path answers)."""
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    if raw[:1] != b"/":
+        return False
+    try:
+        raw, path = normalise(raw, strict)
+    except PathError:
+        return False
+    scope["raw_path"] = raw
+    scope["path"] = path
+    return True
+
+
+async def _refuse_path(scope: dict, send, strict: bool) -> None:
+    """The answer for a path _normalised did not accept."""
     raw = scope.get("raw_path") or scope["path"].encode("utf-8")
     if raw == b"*":
         if scope.get("method") == "OPTIONS":
             await send_error(send, 200, "OK", [(b"allow", ALLOW)])
         else:
             await _refuse(scope, send, 400, "400 Bad Request: * is a target for OPTIONS only.")
-        return False
+        return
     if raw[:1] != b"/":
         await _refuse(scope, send, 400, "400 Bad Request: the path must start with /.")
-        return False
+        return
     try:
-        raw, path = normalise(raw, strict)
+        normalise(raw, strict)
     except PathError as exc:
         await _refuse(scope, send, 400, f"400 Bad Request: {exc}")
-        return False
-    scope["raw_path"] = raw
-    scope["path"] = path
-    return True
 
 
 def _valid_h2_headers(headers) -> bool:

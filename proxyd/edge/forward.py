@@ -133,13 +133,84 @@ async def forward_http(
     response_headers: dict[str, str] | None = None,
 ) -> int:
     """Relay the request to key/target; returns the status sent to the client (0 if none)."""
-    body_done = trio.Event()
     try:
         has_body, length = _body_framing(scope)
     except BodyLengthMismatch:
         await send_error(send, 400, "400 Bad Request: the Content-Length header is invalid.")
         return 400
     chunked = has_body and length is None
+    # The framing proxyd sends is its own: the client's framing headers were removed.
+    if chunked:
+        headers = [*headers, (b"transfer-encoding", b"chunked")]
+    elif has_body:
+        headers = [*headers, (b"content-length", b"%d" % length)]
+    elif scope.get("method") in ("POST", "PUT", "PATCH"):
+        headers = [*headers, (b"content-length", b"0")]
+    started = time.perf_counter()
+    method = scope["method"]
+    first: Response | Pending | None = None
+    if not has_body:
+        # Fast path: most answers start within a few milliseconds, and a small one is relayed
+        # without a disconnect watcher (no task, no nursery). Only a slow or streamed answer
+        # gets one (in _relay).
+        try:
+            first = await pool.request(method, key, target, headers, None, False, QUICK_ANSWER)
+        except UpstreamError as exc:
+            return await _upstream_failed(scope, send, exc, label)
+        if isinstance(first, Response):
+            whole = first.complete_body()
+            if whole is not None:
+                scope["proxyd.upstream_ms"] = (time.perf_counter() - started) * 1000
+                try:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": first.status,
+                            "headers": downstream_response_headers(first.headers, response_headers),
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": whole})
+                finally:
+                    await first.aclose()
+                return first.status
+    return await _relay(
+        scope,
+        receive,
+        send,
+        pool,
+        key,
+        target,
+        headers,
+        label,
+        response_headers,
+        first,
+        started,
+        has_body,
+        length,
+        chunked,
+    )
+
+
+async def _relay(
+    scope: dict,
+    receive,
+    send,
+    pool: ConnectionPool,
+    key: tuple[str, str, int],
+    target: bytes,
+    headers: Headers,
+    label: str,
+    response_headers: dict[str, str] | None,
+    first: Response | Pending | None,
+    started: float,
+    has_body: bool,
+    length: int | None,
+    chunked: bool,
+) -> int:
+    """forward_http beyond its fast path: a request body, or an answer that is slow, large or
+    streamed, relayed while a watcher notices the client hanging up."""
+    body_done = trio.Event()
+    method = scope["method"]
 
     async def request_body():
         total = 0
@@ -186,40 +257,6 @@ async def forward_http(
         if message["type"] == "http.disconnect":
             cancel_scope.cancel()
 
-    # The framing proxyd sends is its own: the client's framing headers were removed.
-    if chunked:
-        headers = [*headers, (b"transfer-encoding", b"chunked")]
-    elif has_body:
-        headers = [*headers, (b"content-length", b"%d" % length)]
-    elif scope.get("method") in ("POST", "PUT", "PATCH"):
-        headers = [*headers, (b"content-length", b"0")]
-    started = time.perf_counter()
-    method = scope["method"]
-    first: Response | Pending | None = None
-    if not has_body:
-        # Fast path: most answers start within a few milliseconds, and a small one is relayed
-        # without a disconnect watcher (no task, no nursery). Only a slow or streamed answer
-        # gets one below.
-        try:
-            first = await pool.request(method, key, target, headers, None, False, QUICK_ANSWER)
-        except UpstreamError as exc:
-            return await _upstream_failed(scope, send, exc, label)
-        if isinstance(first, Response):
-            whole = first.complete_body()
-            if whole is not None:
-                scope["proxyd.upstream_ms"] = (time.perf_counter() - started) * 1000
-                try:
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": first.status,
-                            "headers": downstream_response_headers(first.headers, response_headers),
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": whole})
-                finally:
-                    await first.aclose()
-                return first.status
     response = None
     splicer = (scope.get("extensions") or {}).get("proxyd.splice")
     async with trio.open_nursery() as nursery:

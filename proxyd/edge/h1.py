@@ -206,9 +206,9 @@ class H1Connection:
                     registry.idle.discard(idle_scope)
             if idle_scope.cancelled_caught or not got:
                 return None
-        deadline = trio.current_time() + limits.header_timeout
         self.head_bytes = len(got)
         self._feed(got)
+        deadline = None if queue else trio.current_time() + limits.header_timeout
         while not queue:
             if self.head_bytes > limits.max_header_bytes:
                 raise Refusal(

@@ -23,7 +23,8 @@ from proxyd.edge.h1_wire import (
     Head,
     Refusal,
     error_response,
-    reason,
+    status_line,
+    valid_host,
 )
 from proxyd.edge.tunnel import pump
 
@@ -69,7 +70,7 @@ class Exchange:
     def __init__(self, conn: H1Connection, head: Head) -> None:
         self.conn = conn
         self.head = head
-        self.keep_alive = head.keep_alive and not conn.draining
+        self.keep_alive = head.keep_alive and not conn.registry.draining
         self.body_done = False
         self.started = False
         self.response_done = False
@@ -131,7 +132,7 @@ class Exchange:
         if len(hosts) > 1:
             raise Refusal(400, "400 Bad Request: the request has more than one Host header.")
         if hosts:
-            if not HOST.match(hosts[0]):
+            if not valid_host(hosts[0]):
                 raise Refusal(400, "400 Bad Request: the Host header is malformed.")
         elif head.version == "1.1":
             raise Refusal(400, "400 Bad Request: HTTP/1.1 requests need a Host header.")
@@ -230,7 +231,10 @@ class Exchange:
             elif body and not self.no_body:
                 await self._write_body(body)
             if not more:
-                await self._finish()
+                if self.chunked:
+                    await self._finish()
+                else:
+                    self._finish_plain()
         elif kind == "http.response.start":
             if self.started:
                 raise RuntimeError("the response has already started")
@@ -248,7 +252,7 @@ class Exchange:
             pass  # the body is read completely: the connection can be reused
         elif not self.body_done:
             self.keep_alive = False  # unread request body: close after this response
-        lines = [b"HTTP/1.1 %d %s" % (status, reason(status))]
+        lines = [status_line(status)]
         date = None
         length = None
         pass_server = conn.limits.pass_server_header
@@ -263,11 +267,17 @@ class Exchange:
             if name == b"server" and not pass_server:
                 continue
             lines.append(name + b": " + value)
+        date_line = b"date: " + date if date else None
+        if date_line is not None:
+            lines.append(date_line)
         if BAD_VALUE.search(b"".join(lines)):  # one scan; the per-field one only when needed
             # Never let a backend's header split our response: drop the fields with CR, LF or
-            # other control bytes (the status line has none).
+            # other control bytes (the status line has none); a dropped Date is made here.
             lines = [line for line in lines if not BAD_VALUE.search(line)]
-        lines.append(b"date: " + (date if date and not BAD_VALUE.search(date) else Date.now()))
+            if lines[-1] is not date_line:
+                date_line = None
+        if date_line is None:
+            lines.append(b"date: " + Date.now())
         if length is not None:
             try:
                 self.length = int(length)
@@ -299,13 +309,14 @@ class Exchange:
             head += b"\r\ntransfer-encoding: chunked"
         else:
             self.keep_alive = False
-        if not self.keep_alive or self.conn.draining:
+        if not self.keep_alive or self.conn.registry.draining:
             self.keep_alive = False
             head += b"\r\nconnection: close"
         self.sent = len(body)
         if self.chunked and body:
             body = b"%x\r\n%s\r\n" % (len(body), body)
-        await self._write(head + b"\r\n\r\n" + body)
+        if not await self.conn._send_raw(head + b"\r\n\r\n" + body):  # _write, inlined
+            raise trio.BrokenResourceError("the client closed the connection")
 
     async def _write_body(self, body: bytes) -> None:
         if self.chunked:
@@ -395,13 +406,22 @@ class Exchange:
     async def _finish(self) -> None:
         if self.chunked:
             await self._write(b"0\r\n\r\n")
-        elif self.length is not None and self.sent < self.length and not self.no_body:
+        self._finish_plain()
+
+    def _finish_plain(self) -> None:
+        """The end of a response without chunked framing (nothing left to write)."""
+        if (
+            not self.chunked
+            and self.length is not None
+            and self.sent < self.length
+            and not self.no_body
+        ):
             self.keep_alive = False  # short body: the client must see the connection end
         self.response_done = True
 
     def reusable(self) -> bool:
         conn = self.conn
-        if self.tunnelled or conn.closing or conn.upgraded or conn.draining:
+        if self.tunnelled or conn.closing or conn.upgraded or conn.registry.draining:
             return False
         if not self.response_done:
             return False

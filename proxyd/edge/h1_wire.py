@@ -111,6 +111,34 @@ def reason(status: int) -> bytes:
     return REASONS.get(status, b"Unknown")
 
 
+def status_line(status: int) -> bytes:
+    """b"HTTP/1.1 200 OK" for status (made once per status)."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = b"HTTP/1.1 %d %s" % (status, reason(status))
+        if len(_STATUS_LINES) < 1000:
+            _STATUS_LINES[status] = line
+    return line
+
+
+_STATUS_LINES: dict[int, bytes] = {}
+
+
+def valid_host(value: bytes) -> bool:
+    """HOST.match(value), remembered for the few Host values a server sees."""
+    ok = _VALID_HOSTS.get(value)
+    if ok is None:
+        ok = HOST.match(value) is not None
+        if len(value) <= 300:  # bounded memory: at most 1024 short entries
+            if len(_VALID_HOSTS) >= 1024:
+                _VALID_HOSTS.clear()
+            _VALID_HOSTS[value] = ok
+    return ok
+
+
+_VALID_HOSTS: dict[bytes, bool] = {}
+
+
 def error_response(status: int, message: str) -> bytes:
     """A complete plain-text response that closes the connection."""
     body = (message.rstrip("\n") + "\n").encode()

@@ -40,6 +40,7 @@ FORWARDED_HEADERS = frozenset(
 )
 FORWARDED_PREFIX = b"x-forwarded-"
 FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+_DROP_UPSTREAM = HOP_BY_HOP | FRAMING
 AUTH_PREFIX = b"x-auth-"
 
 
@@ -120,7 +121,8 @@ def upstream_request_headers(
     backends read both spellings as the same variable).
     """
     from_trusted = is_trusted(peer, trusted)
-    drop = _dropped(headers) | FRAMING
+    drop = _dropped(headers)
+    drop = _DROP_UPSTREAM if drop is HOP_BY_HOP else drop | FRAMING
     auth_prefix = auth_prefix.lower().replace(b"_", b"-")
     out: Headers = []
     prior_xff = b""
@@ -157,10 +159,32 @@ def upstream_request_headers(
     out.append((b"x-forwarded-host", prior_host or host.encode("latin-1")))
     out.append((b"x-real-ip", client.encode("latin-1")))
     if extra:
+        out = _with_extra(out, extra)
+    return out
+
+
+# extra headers (as given) -> their encoded fields: the same few sets (a proxy's custom headers,
+# a user's identity headers) come with every request. Read only; bounded.
+_EXTRA_FIELDS: dict[tuple[tuple[str, str], ...], dict[bytes, bytes]] = {}
+
+
+def _with_extra(headers: Headers, extra: dict[str, str]) -> Headers:
+    """headers with each extra header set: every field of its lower-cased name replaced by one
+    with the extra value; a name given twice takes its last value, in the place of its last
+    mention. One pass over headers, whatever the number of extras."""
+    memo = tuple(extra.items())
+    final = _EXTRA_FIELDS.get(memo)
+    if final is None:
+        final = {}
         for key, val in extra.items():
             lowered = key.lower().encode("latin-1")
-            out = [(n, v) for n, v in out if n != lowered]
-            out.append((lowered, val.encode("latin-1")))
+            final.pop(lowered, None)  # as if set again: it moves to the end
+            final[lowered] = val.encode("latin-1")
+        if len(_EXTRA_FIELDS) >= 512:
+            _EXTRA_FIELDS.clear()
+        _EXTRA_FIELDS[memo] = final
+    out = [(n, v) for n, v in headers if n not in final]
+    out.extend(final.items())
     return out
 
 
@@ -172,10 +196,7 @@ def downstream_response_headers(
     drop = _dropped(headers)
     out = [(n, v) for n, v in headers if n not in drop]
     if extra:
-        for key, val in extra.items():
-            lowered = key.lower().encode("latin-1")
-            out = [(n, v) for n, v in out if n != lowered]
-            out.append((lowered, val.encode("latin-1")))
+        out = _with_extra(out, extra)
     return out
 
 
@@ -191,7 +212,18 @@ def request_host(headers: Headers) -> str:
     raw = header_value(headers, b"host")
     if not raw:
         return ""
-    host = raw.decode("latin-1").strip().lower()
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]"
-    return (host.rsplit(":", 1)[0] if ":" in host else host).rstrip(".")
+    host = _HOSTS.get(raw)
+    if host is None:
+        host = raw.decode("latin-1").strip().lower()
+        if host.startswith("["):
+            host = host.split("]", 1)[0] + "]"
+        else:
+            host = (host.rsplit(":", 1)[0] if ":" in host else host).rstrip(".")
+        if len(raw) <= 300:  # bounded memory: at most 1024 short entries
+            if len(_HOSTS) >= 1024:
+                _HOSTS.clear()
+            _HOSTS[raw] = host
+    return host
+
+
+_HOSTS: dict[bytes, str] = {}  # Host header -> request_host(): the same few on every request

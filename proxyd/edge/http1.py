@@ -34,6 +34,7 @@ from proxyd.edge.http1_response import (
     UpstreamProtocolError,
     UpstreamTimeout,
     _framing,
+    parse_head,
     request_head,
 )
 
@@ -120,9 +121,10 @@ class ConnectionPool:
     async def read_head(self, conn: Connection) -> tuple[int, list, bool]:
         """Read one response head from conn: (status, headers, keep_alive)."""
         try:
-            return await self._read_head(conn)
+            status, headers, keep_alive, _ = await self._read_head(conn)
         except _StaleConnection:
             raise UpstreamProtocolError("upstream closed the connection") from None
+        return status, headers, keep_alive
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, {}
@@ -206,6 +208,9 @@ class ConnectionPool:
                 data = conn.stream.try_receive(HEAD_READ_SIZE)
                 if data:
                     conn.buffer += data
+                    response = self._buffered_response(conn, method)
+                    if response is not None:
+                        return response
                     return await self._read_response(conn, method)
             with trio.move_on_after(ready_grace) as waiting:
                 await trio.lowlevel.wait_readable(conn.socket)
@@ -218,13 +223,30 @@ class ConnectionPool:
         self, conn: Connection, method: str, readable: bool = False
     ) -> Response:
         while True:
-            status, headers, keep_alive = await self._read_head(conn, readable)
+            status, headers, keep_alive, fields = await self._read_head(conn, readable)
             readable = False
             if 100 <= status < 200 and status != 101:
                 continue  # 100 Continue and friends: the real response follows
             break
-        framing, remaining = _framing(method, status, headers)
-        if framing in ("chunked", "close"):
+        return self._response(conn, method, status, headers, keep_alive, fields)
+
+    def _buffered_response(self, conn: Connection, method: str) -> Response | None:
+        """The response whose head is in conn.buffer already, made without awaiting anything
+        (the usual case of a quick answer); None when more must be read or an interim 1xx
+        response comes first (then _read_response reads it as always)."""
+        buffer = conn.buffer
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        status, headers, keep_alive, fields = parse_head(bytes(buffer[:end]))
+        if 100 <= status < 200 and status != 101:
+            return None
+        del buffer[: end + 4]
+        return self._response(conn, method, status, headers, keep_alive, fields)
+
+    def _response(self, conn, method, status, headers, keep_alive, fields) -> Response:
+        framing, remaining = _framing(method, status, fields)
+        if framing in ("chunked", "close") and fields:
             # The client gets proxyd's own framing; a Content-Length beside chunked is void.
             headers = [(n, v) for n, v in headers if n != b"content-length"]
         if framing == "close":
@@ -234,7 +256,9 @@ class ConnectionPool:
         )
 
     async def _read_head(self, conn: Connection, readable: bool = False):
-        """readable: the socket is known to have data (no timeout needed for the first read)."""
+        """(status, headers, keep_alive, framing fields) of the next response head (parse_head).
+
+        readable: the socket is known to have data (no timeout needed for the first read)."""
         buffer = conn.buffer
         start = 0
         while True:
@@ -265,29 +289,7 @@ class ConnectionPool:
             buffer += data
         head = bytes(buffer[:end])
         del buffer[: end + 4]
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-            raise UpstreamProtocolError("not an HTTP/1.x response")
-        try:
-            status = int(parts[1])
-        except ValueError:
-            raise UpstreamProtocolError("bad status code") from None
-        headers = []
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name[-1:] in (b" ", b"\t"):
-                raise UpstreamProtocolError("malformed header line")
-            headers.append((name.lower(), value.strip()))
-        keep_alive = parts[0] == b"HTTP/1.1"
-        for name, value in headers:
-            if name == b"connection":
-                tokens = value.lower()
-                if b"close" in tokens:
-                    keep_alive = False
-                elif b"keep-alive" in tokens:
-                    keep_alive = True
-        return status, headers, keep_alive
+        return parse_head(head)
 
 
 class Pending:

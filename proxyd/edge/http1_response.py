@@ -239,8 +239,47 @@ def request_head(method: str, target: bytes, headers: list[tuple[bytes, bytes]])
     return b"".join(parts)
 
 
+_FRAMING_FIELDS = frozenset({b"connection", b"transfer-encoding", b"content-length"})
+_OWS = (0x20, 0x09)  # space, tab
+
+
+def parse_head(head: bytes) -> tuple[int, list[tuple[bytes, bytes]], bool, list]:
+    """One response head (without its final blank line): (status, headers with lower-case names
+    and stripped values, keep_alive, the Transfer-Encoding and Content-Length fields). Connection
+    decides keep_alive (close wins over keep-alive; HTTP/1.0 defaults to close)."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+        raise UpstreamProtocolError("not an HTTP/1.x response")
+    try:
+        status = int(parts[1])
+    except ValueError:
+        raise UpstreamProtocolError("bad status code") from None
+    keep_alive = parts[0] == b"HTTP/1.1"
+    headers = []
+    fields = []  # only what _framing needs: one pass over the head, not three
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name[-1] in _OWS:
+            raise UpstreamProtocolError("malformed header line")
+        name = name.lower()
+        value = value.strip()
+        headers.append((name, value))
+        if name in _FRAMING_FIELDS:
+            if name != b"connection":
+                fields.append((name, value))
+                continue
+            tokens = value.lower()
+            if b"close" in tokens:
+                keep_alive = False
+            elif b"keep-alive" in tokens:
+                keep_alive = True
+    return status, headers, keep_alive, fields
+
+
 def _framing(method: str, status: int, headers) -> tuple[str, int]:
     """How the response body is delimited: ("none"|"length"|"chunked"|"close", length).
+    headers: at least the Transfer-Encoding and Content-Length fields (parse_head gives them).
 
     Strict like the client side of the edge: Transfer-Encoding must end in chunked (else the
     body runs to the close), and Content-Length must be one plain number (repeated values must

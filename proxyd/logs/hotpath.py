@@ -28,20 +28,75 @@ Handler = Callable[[dict, Any, Any], Awaitable[None]]
 
 
 class _Meter:
-    __slots__ = ("bytes_in", "bytes_out", "first_byte", "status")
+    """One request's counters, with the receive and send that feed them (bound methods: one
+    object per request instead of a counter object and two closures)."""
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "_receive",
+        "_send",
+        "bytes_in",
+        "bytes_out",
+        "first_byte",
+        "metrics",
+        "status",
+        "websocket",
+    )
+
+    def __init__(self, receive, send, websocket: bool, metrics: Any) -> None:
+        self._receive = receive
+        self._send = send
+        self.websocket = websocket
+        self.metrics = metrics
         self.bytes_in = 0
         self.bytes_out = 0
         self.status = 0
         self.first_byte = 0.0
 
+    async def receive(self) -> dict:
+        message = await self._receive()
+        body = (
+            message.get("body")
+            if not self.websocket
+            else (message.get("bytes") or message.get("text"))
+        )
+        if body:
+            self.bytes_in += len(body)
+        return message
 
-def _text(headers: list, name: bytes) -> str:
+    async def send(self, message: dict) -> None:
+        sort = message["type"]
+        if sort == "http.response.body" or sort == "websocket.send":
+            body = (
+                message.get("body")
+                if not self.websocket
+                else (message.get("bytes") or message.get("text"))
+            )
+            if body:
+                self.bytes_out += len(body)
+        elif sort == "http.response.start":
+            self.status = message["status"]
+            self.first_byte = time.perf_counter()
+        elif sort == "websocket.accept":
+            self.status = 101
+            self.first_byte = time.perf_counter()
+            self.metrics.active_websockets += 1
+        elif sort == "websocket.close" and not self.status:
+            self.status = 403 if message.get("code", 1000) == 1008 else 502
+        elif sort == "proxyd.response.splice":  # body bytes moved socket to socket (splice)
+            self.bytes_out += message["count"]
+        await self._send(message)
+
+
+def _agent_and_referer(headers: list) -> tuple[str, str]:
+    """The first User-Agent and Referer values (latin-1; "" when missing), in one pass."""
+    agent = referer = None
     for key, value in headers:
-        if key == name:
-            return value.decode("latin-1")
-    return ""
+        if key == b"user-agent":
+            if agent is None:
+                agent = value.decode("latin-1")
+        elif key == b"referer" and referer is None:
+            referer = value.decode("latin-1")
+    return agent or "", referer or ""
 
 
 async def observe(
@@ -56,50 +111,16 @@ async def observe(
 ) -> None:
     """Run handle(scope, receive, send) and record what happened (client: the real client
     address; None: the TCP peer)."""
-    kind = scope["type"]
-    websocket = kind == "websocket"
+    websocket = scope["type"] == "websocket"
     metrics = request_log.metrics
-    meter = _Meter()
+    meter = _Meter(receive, send, websocket, metrics)
     started = time.perf_counter()
     wall = time.time()
-
-    async def metered_receive() -> dict:
-        message = await receive()
-        body = (
-            message.get("body") if not websocket else (message.get("bytes") or message.get("text"))
-        )
-        if body:
-            meter.bytes_in += len(body)
-        return message
-
-    async def metered_send(message: dict) -> None:
-        sort = message["type"]
-        if sort == "http.response.body" or sort == "websocket.send":
-            body = (
-                message.get("body")
-                if not websocket
-                else (message.get("bytes") or message.get("text"))
-            )
-            if body:
-                meter.bytes_out += len(body)
-        elif sort == "http.response.start":
-            meter.status = message["status"]
-            meter.first_byte = time.perf_counter()
-        elif sort == "websocket.accept":
-            meter.status = 101
-            meter.first_byte = time.perf_counter()
-            metrics.active_websockets += 1
-        elif sort == "websocket.close" and not meter.status:
-            meter.status = 403 if message.get("code", 1000) == 1008 else 502
-        elif sort == "proxyd.response.splice":  # body bytes moved socket to socket (splice)
-            meter.bytes_out += message["count"]
-        await send(message)
-
     error = ""
     if not websocket:
         metrics.active_http += 1
     try:
-        await handle(scope, metered_receive, metered_send)
+        await handle(scope, meter.receive, meter.send)
     except trio.Cancelled:
         error = "cancelled"
         raise
@@ -142,7 +163,7 @@ def _finish(
     upstream_ms = scope.get("proxyd.upstream_ms")
     if upstream_ms is None and meter.first_byte:
         upstream_ms = (meter.first_byte - started) * 1000
-    headers = scope["headers"]
+    user_agent, referer = _agent_and_referer(scope["headers"])
     if client is None:
         client = scope["client"][0] if scope.get("client") else ""
     query = scope.get("query_string") or b""
@@ -159,8 +180,8 @@ def _finish(
             bytes_out=meter.bytes_out,
             duration_ms=seconds * 1000,
             upstream_ms=upstream_ms,
-            user_agent=_text(headers, b"user-agent"),
-            referer=_text(headers, b"referer"),
+            user_agent=user_agent,
+            referer=referer,
             protocol=scope["type"],
             user=scope.get("proxyd.user") or "",
             client_id=scope.get("proxyd.client_id") or "",

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,13 +42,16 @@ from proxyd.oauth.github import GitHub
 from proxyd.oauth.outcome import Outcome
 from proxyd.oauth.server import AuthServer
 from proxyd.oauth.store import OAuthStore
-from proxyd.oauth.tokens import InvalidToken, TokenVerifier
+from proxyd.oauth.tokens import Identity, InvalidToken, TokenVerifier
 from proxyd.store.models import Proxy
 from proxyd.store.repository import Store
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
 AS_METADATA_PATH = "/.well-known/oauth-authorization-server"
+_PRM_UNDER = PRM_PATH + "/"
+_AS_METADATA_UNDER = AS_METADATA_PATH + "/"
 OWN_COOKIE_PREFIXES = (b"proxyd_", b"__Host-proxyd_")  # the authorization server's cookies
+FACTS_CACHE_SIZE = 10000  # tokens whose claims are kept worked out (like the verifier's cache)
 
 
 def _without_own_cookies(value: bytes, own: set[bytes]) -> bytes:
@@ -80,6 +84,7 @@ class ProxyAuth:
         self.store = OAuthStore(store.redis)
         self.verifier = TokenVerifier.from_settings(store.redis, settings)
         self.revoked: dict[str, float] = {}
+        self._facts_cache: dict[str, _Facts] = {}
         # For browser logins (auth_mode redirect): the same operations the token endpoint uses.
         self.server = AuthServer(
             settings=settings,
@@ -160,11 +165,11 @@ class ProxyAuth:
         for prefix in proxy.auth_excluded_paths or ():
             if _under(path, prefix):  # public by configuration: a client's own Authorization
                 return Outcome(request_headers=self._upstream_headers(scope, proxy, True))
-        if path == PRM_PATH or path.startswith(PRM_PATH + "/"):
+        if path == PRM_PATH or path.startswith(_PRM_UNDER):
             if not proxy.resource_override_backend:
                 return _json(200, self.metadata(scope, proxy, path[len(PRM_PATH) :]))
             return Outcome(request_headers=self._upstream_headers(scope, proxy))
-        if path == AS_METADATA_PATH or path.startswith(AS_METADATA_PATH + "/"):
+        if path == AS_METADATA_PATH or path.startswith(_AS_METADATA_UNDER):
             # Discovery from the resource's origin: the default route sends it to the API.
             return Outcome(request_headers=self._upstream_headers(scope, proxy))
         redirect_mode = proxy.auth_mode == "redirect"
@@ -204,7 +209,9 @@ class ProxyAuth:
                 )
             return self._challenge(scope, proxy, 401, None, "authentication required")
         try:
-            identity = await self.verifier.verify(token, audience=None)
+            identity = self.verifier.cached(token, audience=None)  # the usual case: no await
+            if identity is None:
+                identity = await self.verifier.verify(token, audience=None)
         except InvalidToken as exc:
             if passthrough:
                 return Outcome(request_headers=self._upstream_headers(scope, proxy))
@@ -218,13 +225,8 @@ class ProxyAuth:
         elif not self._audience_ok(claims.get("aud"), proxy):
             problem = "the token is for another resource"
         else:
-            email = claims.get("email")
-            user = {
-                "login": identity.subject,
-                "emails": claims.get("emails") or ([email] if email else []),
-                "orgs": claims.get("orgs") or [],
-            }
-            denied = scope_rules.denial(self.settings, proxy, user)
+            facts = self._facts(token, identity)
+            denied = scope_rules.denial(self.settings, proxy, facts.user)
             if denied:
                 return self._challenge(scope, proxy, 403, "access_denied", denied.rstrip("."))
         if problem:
@@ -241,9 +243,9 @@ class ProxyAuth:
             prefix = proxy.auth_header_prefix
             headers = {
                 f"{prefix}User": identity.subject,
-                f"{prefix}Email": str(claims.get("email") or ""),
-                f"{prefix}Scopes": " ".join(sorted(identity.scopes)),
-                f"{prefix}Client-Id": str(identity.client_id or ""),
+                f"{prefix}Email": facts.email,
+                f"{prefix}Scopes": facts.scopes,
+                f"{prefix}Client-Id": facts.client_id,
             }
         upstream = self._upstream_headers(scope, proxy)
         if from_cookie and proxy.resource_override_backend:
@@ -256,13 +258,16 @@ class ProxyAuth:
     ) -> list[tuple[bytes, bytes]]:
         """The request's headers without proxyd's cookies, and without Authorization unless the
         proxy sends the token on (resource_override_backend: the backend checks it itself)."""
-        own = {proxy.auth_cookie_name.encode(), b"__Host-" + proxy.auth_cookie_name.encode()}
+        own = None
         keep_token = keep_authorization or proxy.resource_override_backend
         headers = []
         for name, value in scope["headers"]:
             if name == b"authorization" and not keep_token:
                 continue
             if name == b"cookie":
+                if own is None:
+                    cookie = proxy.auth_cookie_name.encode()
+                    own = {cookie, b"__Host-" + cookie}
                 value = _without_own_cookies(value, own)
                 if not value:
                     continue
@@ -272,16 +277,52 @@ class ProxyAuth:
     @staticmethod
     def _audience_ok(aud: Any, proxy: Proxy) -> bool:
         values = aud if isinstance(aud, list) else [aud]
-        allowed = set(proxy.auth_allowed_audiences or ())
+        allowed = proxy.auth_allowed_audiences or ()
         for value in values:
             if not isinstance(value, str):
                 continue
             if value in allowed:
                 return True
-            host = urlsplit(value).hostname
+            host = _url_host(value)
             if host and host.lower() == proxy.hostname:
                 return True
         return False
+
+    def _facts(self, token: str, identity: Identity) -> _Facts:
+        """What the per-request checks read from a verified token's claims, worked out once per
+        token (the verifier hands out the same Identity while it caches the token)."""
+        facts = self._facts_cache.get(token)
+        if facts is None or facts.identity is not identity:
+            facts = _Facts(identity)
+            if len(self._facts_cache) >= FACTS_CACHE_SIZE:
+                self._facts_cache.clear()
+            self._facts_cache[token] = facts
+        return facts
+
+
+class _Facts:
+    """A verified token's claims as the protection uses them (the claims never change)."""
+
+    __slots__ = ("client_id", "email", "identity", "scopes", "user")
+
+    def __init__(self, identity: Identity) -> None:
+        claims = identity.claims
+        email = claims.get("email")
+        self.identity = identity
+        self.user = {
+            "login": identity.subject,
+            "emails": claims.get("emails") or ([email] if email else []),
+            "orgs": claims.get("orgs") or [],
+        }
+        self.email = str(email or "")
+        self.scopes = " ".join(sorted(identity.scopes))
+        self.client_id = str(identity.client_id or "")
+
+
+@lru_cache(maxsize=1024)
+def _url_host(url: str) -> str | None:
+    """urlsplit(url).hostname, cached: the same few audiences come with every request."""
+    return urlsplit(url).hostname
 
 
 def _under(path: str, prefix: str) -> bool:

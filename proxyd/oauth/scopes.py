@@ -16,7 +16,9 @@ at the callback and again on every request, from token claims.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 
 import attrs
@@ -35,7 +37,13 @@ def split(raw: str | list[str] | None) -> list[str] | None:
     return [i.strip() for i in items if i.strip()]
 
 
-def listed(login: str, names: list[str] | None) -> bool:
+@lru_cache(maxsize=64)
+def _split_setting(raw: str) -> tuple[str, ...]:
+    """split() of a setting's text, worked out once (denial reads it on every request)."""
+    return tuple(split(raw) or ())
+
+
+def listed(login: str, names: Sequence[str] | None) -> bool:
     if not names:
         return False
     return "*" in names or login.lower() in {n.lower() for n in names}
@@ -81,7 +89,7 @@ def denial(settings: Settings, proxy: Proxy | None, user: dict[str, Any]) -> str
     login = str(user.get("login", ""))
     users = proxy.auth_required_users if proxy is not None else None
     if users is None:
-        users = split(settings.oauth_allowed_github_users)
+        users = _split_setting(settings.oauth_allowed_github_users)
     if not listed(login, users):
         return f"GitHub user {login!r} is not allowed here."
     if proxy is None:

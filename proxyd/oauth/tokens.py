@@ -169,12 +169,24 @@ class TokenVerifier:
             self._unknown.popitem(last=False)
         return None
 
+    def cached(self, token: str, audience: str | None = MANAGEMENT_AUDIENCE) -> Identity | None:
+        """verify()'s answer for a token it verified before and that is still unexpired (and for
+        audience), without awaiting anything; None: call verify()."""
+        cached = self._cache.get(token)
+        if (
+            cached is not None
+            and cached.claims["exp"] > time.time()
+            and _aud_ok(cached.claims, audience)
+        ):
+            return cached
+        return None
+
     async def verify(self, token: str, audience: str | None = MANAGEMENT_AUDIENCE) -> Identity:
         """The token's identity; audience None skips the audience check (the caller does it)."""
-        now = time.time()
-        cached = self._cache.get(token)
-        if cached is not None and cached.claims["exp"] > now and _aud_ok(cached.claims, audience):
+        cached = self.cached(token, audience)
+        if cached is not None:
             return cached
+        now = time.time()
         if len(token) > 8192:
             raise InvalidToken("the token is too long.")
         try:
