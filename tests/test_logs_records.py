@@ -14,7 +14,7 @@ from proxyd.config import load_settings
 from proxyd.logs import layout
 from proxyd.logs.masking import mask_query, mask_url
 from proxyd.logs.record import RequestRecord
-from proxyd.logs.writer import RequestLog
+from proxyd.logs.writer import RequestLog, to_row
 from tests.support.graphql import CREATE_PROXY, GraphQLClient
 from tests.support.logs import (
     REQUEST_STATS,
@@ -176,9 +176,9 @@ async def test_user_and_client_indexes(logged, lgql, redis_url):
     async with trio.open_nursery() as nursery:
         await nursery.start(request_log.run)
         assert request_log.writer_pid is not None
-        request_log.submit(record("alice", "cli-1", "/1", 3))
-        request_log.submit(record("bob", "cli-1", "/2", 2))
-        request_log.submit(record("alice", "cli-2", "/3", 1))
+        request_log.submit(to_row(record("alice", "cli-1", "/1", 3)))
+        request_log.submit(to_row(record("bob", "cli-1", "/2", 2)))
+        request_log.submit(to_row(record("alice", "cli-2", "/3", 1)))
         with trio.fail_after(10):
             while request_log.written < 3:
                 await trio.sleep(0.02)

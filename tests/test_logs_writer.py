@@ -165,7 +165,9 @@ async def test_a_full_channel_drops_and_counts_and_never_blocks():
             with trio.fail_after(10):
                 for chunk in range(total // 500):
                     for i in range(500):
-                        request_log.submit(_record(chunk * 500 + i, user="u", client_id="c"))
+                        request_log.submit(
+                            to_row(_record(chunk * 500 + i, user="u", client_id="c"))
+                        )
                     await trio.sleep(0.03)
             assert request_log.dropped > 0
             assert request_log.queued <= 2 * 100

@@ -46,7 +46,7 @@ class RequestLog:
         self.slow_ms = settings.log_slow_seconds * 1000
         self.trusted_proxies = settings.trusted_proxies
         self._limit = settings.log_buffer_size
-        self._pending: list[RequestRecord] = []
+        self._pending: list[tuple] = []
         self._gathered = trio.Event()
         self._in_flight = 0
         self._writer_queued = 0
@@ -56,15 +56,16 @@ class RequestLog:
         self.writer_pid: int | None = None
 
     # -- request path ----------------------------------------------------------------------------
-    def submit(self, record: RequestRecord) -> None:
-        """Queue a record for the writer; never blocks (a full buffer drops and counts it)."""
+    def submit(self, row: tuple) -> None:
+        """Queue a record (a row in wire.ROW_FIELDS order; `to_row` makes one from a
+        RequestRecord) for the writer; never blocks (a full buffer drops and counts it)."""
         pending = self._pending
         if len(pending) >= self._limit:
             self.dropped += 1
             return
         if not pending:
             self._gathered.set()
-        pending.append(record)
+        pending.append(row)
 
     @property
     def queued(self) -> int:
@@ -131,7 +132,7 @@ class RequestLog:
         self._in_flight = len(records)
         try:
             for start in range(0, len(records), ROWS_PER_FRAME):
-                rows = [to_row(r) for r in records[start : start + ROWS_PER_FRAME]]
+                rows = records[start : start + ROWS_PER_FRAME]
                 for frame, count in wire.pack_records(self.instance, rows):
                     try:
                         await sock.send(frame)
