@@ -23,6 +23,7 @@ log = logging.getLogger("proxyd.logs.metrics")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+_CLASS_OF = {int(name[0]): name for name in STATUS_CLASSES}  # 2 -> "2xx"
 CERT_EXPIRY_FIELDS = ("expires_at", "expiry", "not_after", "notAfter", "expires")
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -39,8 +40,7 @@ class Metrics:
         self.active_websockets = 0
 
     def observe(self, hostname: str, status: int, seconds: float, upstream_error: str) -> None:
-        cls = f"{status // 100}xx" if 100 <= status < 600 else "other"
-        key = (hostname, cls)
+        key = (hostname, _CLASS_OF.get(status // 100, "other"))
         self.requests[key] = self.requests.get(key, 0) + 1
         hist = self.latency.get(hostname)
         if hist is None:
