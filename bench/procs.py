@@ -16,11 +16,19 @@ import httpx
 LOOPBACK = "127.0.0.1"
 
 
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never one given before in
+    this run (the kernel may hand the same port to two calls in a row)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            port = sock.getsockname()[1]
+        if port not in _given:
+            _given.add(port)
+            return port
 
 
 class ManagedProcess:

@@ -16,10 +16,21 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nobody listens on now and that this test process has not handed out
+    before: two calls in a row can otherwise get the same port back from the kernel (a proxyd
+    given one port for both HTTP_PORT and API_PORT then fails to start)."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free loopback port that was not handed out already")
 
 
 def redis_command(port: int, *args: str) -> bytes:
