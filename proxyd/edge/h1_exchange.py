@@ -5,7 +5,6 @@ proxyd computes for what it sends, and the upgrade to a byte tunnel.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING
 
@@ -17,12 +16,12 @@ from proxyd.edge.h1_wire import (
     BAD_VALUE,
     END,
     HEAD_READ_SIZE,
-    HOST,
     NO_BODY,
     SKIP_RESPONSE,
     Date,
     Head,
     Refusal,
+    absolute_form,
     error_response,
     status_line,
     valid_host,
@@ -33,18 +32,6 @@ if TYPE_CHECKING:
     from proxyd.edge.h1 import H1Connection
 
 Headers = list[tuple[bytes, bytes]]
-
-_ABSOLUTE = re.compile(rb"^[Hh][Tt][Tt][Pp][Ss]?://([^/?#@\\\s]+)(/[^?#]*)?(?:\?([^#]*))?$")
-
-
-def _absolute_form(target: bytes) -> tuple[bytes, bytes, bytes]:
-    """(authority, path, query) of an absolute-form target (RFC 9112 §3.2.2)."""
-    match = _ABSOLUTE.match(target)
-    if match is None or not HOST.match(match.group(1)):
-        raise Refusal(
-            400, "400 Bad Request: the request target is neither a path nor an http(s) URL."
-        )
-    return match.group(1).lower(), match.group(2) or b"/", match.group(3) or b""
 
 
 class Exchange:
@@ -132,7 +119,7 @@ class Exchange:
                 raise Refusal(400, "400 Bad Request: the asterisk target is for OPTIONS only.")
             path, query = b"*", b""
         else:
-            authority, path, query = _absolute_form(target)
+            authority, path, query = absolute_form(target)
             if hosts and len(hosts) > 1:
                 raise Refusal(400, "400 Bad Request: the request has more than one Host header.")
             headers = [(n, v) for n, v in headers if n != b"host"]

@@ -1,6 +1,7 @@
 """The HTTP/1.1 wire pieces the edge's h1 server shares between its connection loop
 (proxyd.edge.h1) and its request/response exchange (proxyd.edge.h1_exchange): limits, the
-refusal type, the error answer, the parsed head, status reasons and the Date header.
+refusal type, the error answer, the parsed head, absolute-form request targets, status reasons
+and the Date header.
 """
 
 from __future__ import annotations
@@ -162,3 +163,16 @@ class Head:
         self.upgrade: bytes | None = None
         self.keep_alive = True
         self.expect = False
+
+
+_ABSOLUTE = re.compile(rb"^[Hh][Tt][Tt][Pp][Ss]?://([^/?#@\\\s]+)(/[^?#]*)?(?:\?([^#]*))?$")
+
+
+def absolute_form(target: bytes) -> tuple[bytes, bytes, bytes]:
+    """(authority, path, query) of an absolute-form target (RFC 9112 §3.2.2)."""
+    match = _ABSOLUTE.match(target)
+    if match is None or not HOST.match(match.group(1)):
+        raise Refusal(
+            400, "400 Bad Request: the request target is neither a path nor an http(s) URL."
+        )
+    return match.group(1).lower(), match.group(2) or b"/", match.group(3) or b""

@@ -54,27 +54,23 @@ class _Meter:
         self.status = 0
         self.first_byte = 0.0
 
+    def _size(self, message: dict) -> int:
+        """Bytes of an HTTP body or WebSocket message."""
+        if not self.websocket:
+            body = message.get("body")
+        else:
+            body = message.get("bytes") or message.get("text")
+        return len(body) if body else 0
+
     async def receive(self) -> dict:
         message = await self._receive()
-        body = (
-            message.get("body")
-            if not self.websocket
-            else (message.get("bytes") or message.get("text"))
-        )
-        if body:
-            self.bytes_in += len(body)
+        self.bytes_in += self._size(message)
         return message
 
     async def send(self, message: dict) -> None:
         sort = message["type"]
         if sort == "http.response.body" or sort == "websocket.send":
-            body = (
-                message.get("body")
-                if not self.websocket
-                else (message.get("bytes") or message.get("text"))
-            )
-            if body:
-                self.bytes_out += len(body)
+            self.bytes_out += self._size(message)
         elif sort == "http.response.start":
             self.status = message["status"]
             self.first_byte = time.perf_counter()
