@@ -138,6 +138,11 @@ class H1Connection:
     def on_message_complete(self) -> None:
         self.queue.append(END)
 
+    def restart_parser(self) -> None:
+        """Parse from a message boundary again (after a body was spliced past the parser)."""
+        self.parser = httptools.HttpRequestParser(self)
+        self.head = None
+
     # -- reading --------------------------------------------------------------------------------
     def _feed(self, data: bytes) -> None:
         if self.upgraded:

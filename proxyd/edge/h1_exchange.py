@@ -347,9 +347,10 @@ class Exchange:
     async def splice_request_body(self, upstream_send, upstream_socket) -> int:
         """Send this request's Content-Length body upstream: the bytes already parsed through
         upstream_send, the rest spliced from the client's socket into upstream_socket. Returns
-        the number of bytes sent. The parser never sees the spliced bytes, so the connection
-        closes after the response. Raises splice.SourceEnded when the client hangs up, or stalls
-        for EDGE_BODY_TIMEOUT (it then gets 408), before the whole body arrived."""
+        the number of bytes sent. The relay moves exactly the body's remaining bytes, so the
+        next byte on the socket starts the next request: a fresh parser takes over from there
+        and the connection stays usable. Raises splice.SourceEnded when the client hangs up, or
+        stalls for EDGE_BODY_TIMEOUT (it then gets 408), before the whole body arrived."""
         conn = self.conn
         queue = conn.queue
         if not self.raw_body or self.body_done:
@@ -374,7 +375,7 @@ class Exchange:
         rest = length - have
         if rest <= 0 or queue:
             raise RuntimeError("the parsed body does not match its Content-Length")
-        self.keep_alive = False  # the parser is left mid-body: this connection ends here
+        keep_alive, self.keep_alive = self.keep_alive, False  # until the whole body has passed
         if self.head.expect and not self.continue_sent and not self.started and not parsed:
             self.continue_sent = True
             await conn._send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -397,6 +398,8 @@ class Exchange:
             conn.eof = True
             conn.closing = True
             raise
+        conn.restart_parser()  # the old one still waits for the body it never saw
+        self.keep_alive = keep_alive
         self.body_done = True
         return length
 

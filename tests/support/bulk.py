@@ -79,6 +79,7 @@ class BulkBackend:
     events: list[str] = attrs.Factory(list)
     uploads: list[dict] = attrs.Factory(list)
     targets: list[bytes] = attrs.Factory(list)  # every request target parsed, in order
+    heads: list[dict[bytes, bytes]] = attrs.Factory(list)  # their headers, in the same order
 
     @property
     def url(self) -> str:
@@ -98,6 +99,7 @@ class BulkBackend:
                     return
                 (method, target, _), headers = _head(raw)
                 self.targets.append(target)
+                self.heads.append(headers)
                 path, _, query = target.partition(b"?")
                 args = dict(p.split(b"=", 1) for p in query.split(b"&") if b"=" in p)
                 size = int(args.get(b"bytes", b"0"))
