@@ -72,6 +72,35 @@ async def test_h2_over_tls_with_alpn(start_proxyd, tripwire):
     assert seen.header("x-forwarded-proto") == [b"https"]
 
 
+async def test_http2_can_be_turned_off(start_proxyd, tripwire):
+    """EDGE_HTTP2=false: TLS clients offering h2 get HTTP/1.1 (the fast path), and an h2c
+    preface gets 505 with a sentence, never hypercorn's HTTP/2 protocol."""
+    https_port = free_port()
+    proc = start_proxyd(
+        "noh2", HTTPS_PORT=str(https_port), SELF_SIGNED_CN="proxyd.invalid", EDGE_HTTP2="false"
+    )
+    gql = GraphQLClient(proc.api_url, proc.token("admin"))
+    await gql(CREATE_PROXY, {"input": {"hostname": "tls.test", "targetUrl": tripwire.url}})
+    await _serving(proc.http_url, "tls.test")
+    async with httpx.AsyncClient(http2=True, verify=False, timeout=5) as client:
+        r = await client.get(
+            f"https://127.0.0.1:{https_port}/x",
+            headers={"Host": "tls.test"},
+            extensions={"sni_hostname": "tls.test"},
+        )
+    assert r.http_version == "HTTP/1.1" and r.status_code == 200
+    assert tripwire.snapshot()[-1].target == b"/x"
+    before = len(tripwire.snapshot())
+    with socket.create_connection(("127.0.0.1", proc.http_port), timeout=3) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 505 ")
+    assert b"HTTP/2 is turned off" in answer
+    assert len(tripwire.snapshot()) == before
+
+
 _GOAWAY = h2.events.ConnectionTerminated
 
 

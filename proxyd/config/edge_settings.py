@@ -95,6 +95,13 @@ class EdgeSettings:
         p.boolean,
         "Pass the backend's Server response header to clients (dropped by default).",
     )
+    edge_http2: bool = p.setting(
+        "EDGE_HTTP2",
+        "true",
+        p.boolean,
+        "Serve HTTP/2 on the public listeners (ALPN h2 over TLS, h2c prior knowledge). HTTP/2 "
+        "takes hypercorn's slower path; false offers TLS clients HTTP/1.1 only.",
+    )
 
 
 @attrs.frozen(slots=False)

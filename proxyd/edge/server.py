@@ -28,6 +28,7 @@ from proxyd.edge.tls_stream import TLSStream
 log = logging.getLogger("proxyd.edge.server")
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_OFF = "505 HTTP Version Not Supported: HTTP/2 is turned off here (EDGE_HTTP2); use HTTP/1.1."
 _ACCEPT_RETRY = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 
 
@@ -96,13 +97,14 @@ class EdgeListener:
         *,
         ssl_context: ssl.SSLContext | None = None,
         graceful_timeout: float = 5.0,
+        http2: bool = True,
     ) -> None:
         self.app = app
         self.limits = limits
         self.ssl_context = ssl_context
         self.graceful_timeout = graceful_timeout
         self.registry = Registry()
-        self.h2 = _H2(app, limits, graceful_timeout)
+        self.h2 = _H2(app, limits, graceful_timeout) if http2 else None
         self.scheme = "https" if ssl_context is not None else "http"
 
     async def serve(
@@ -173,6 +175,9 @@ class EdgeListener:
         if not first:
             return
         if first.startswith(H2_PREFACE):
+            if self.h2 is None:
+                await stream.send_all(error_response(505, H2_OFF))
+                return
             await self.h2.serve(_ReplayStream(FastStream(stream), first))
             return
         if H2_PREFACE.startswith(first):  # a truncated preface that timed out
@@ -197,7 +202,7 @@ class EdgeListener:
             await tls.do_handshake()
         if scope.cancelled_caught:
             return
-        if tls.selected_alpn_protocol() == "h2":
+        if self.h2 is not None and tls.selected_alpn_protocol() == "h2":
             await self.h2.serve(tls)
             return
         conn = H1Connection(

@@ -133,6 +133,7 @@ async def _listen_edge(
         EdgeLimits.from_settings(settings),
         ssl_context=ssl_context,
         graceful_timeout=settings.shutdown_timeout,
+        http2=settings.edge_http2,
     )
     return await nursery.start(listener.serve, sock, shutdown)
 

@@ -62,7 +62,10 @@ class CertManager(AcmeOrders):
         self.bus = bus
         self.proxy_lookup = proxy_lookup
         self.sni = CertificateStore(
-            settings.self_signed_cn, settings.self_signed_days, proxy_lookup=proxy_lookup
+            settings.self_signed_cn,
+            settings.self_signed_days,
+            proxy_lookup=proxy_lookup,
+            http2=settings.edge_http2,
         )
         self.http01 = Http01Responder(self.redis)
         self.limiter = trio.CapacityLimiter(settings.cert_gen_max_workers)

@@ -36,6 +36,7 @@ from proxyd.tls.certificate import Certificate, covers, inspect_pem, self_signed
 log = logging.getLogger("proxyd.tls")
 
 HTTP_ALPN = ["h2", "http/1.1"]
+HTTP1_ALPN = ["http/1.1"]  # EDGE_HTTP2=false
 ACME_TLS_ALPN = "acme-tls/1"
 
 
@@ -96,12 +97,14 @@ class _pem_file:
             os.unlink(self.path)
 
 
-def served_from_pem(label: str, cert_pem: str, key_pem: str) -> Served:
+def served_from_pem(
+    label: str, cert_pem: str, key_pem: str, alpn: list[str] | None = None
+) -> Served:
     info = inspect_pem(cert_pem)
     return Served(
         label=label,
         names=frozenset(info.names),
-        context=server_context(cert_pem, key_pem),
+        context=server_context(cert_pem, key_pem, alpn),
         fingerprint=info.fingerprint,
     )
 
@@ -197,7 +200,9 @@ class CertificateStore:
         self_signed_cn: str = "localhost",
         self_signed_days: int = 365,
         proxy_lookup: Callable[[str], Any] = lambda _host: None,
+        http2: bool = True,
     ) -> None:
+        self.alpn = HTTP_ALPN if http2 else HTTP1_ALPN  # offered to clients on every certificate
         self.self_signed_cn = self_signed_cn
         self.self_signed_days = self_signed_days
         self.proxy_lookup = proxy_lookup
@@ -206,14 +211,14 @@ class CertificateStore:
         self.fallbacks: dict[str, Served] = {}  # hostname -> self-signed
         self.alpn_challenges: dict[str, Served] = {}  # domain -> acme-tls/1 challenge cert
         cert_pem, key_pem = self_signed([self_signed_cn], self_signed_cn, self_signed_days)
-        self.default = served_from_pem("self-signed", cert_pem, key_pem)
+        self.default = served_from_pem("self-signed", cert_pem, key_pem, self.alpn)
         self.listener_context = self._listener_context(cert_pem, key_pem)
 
     def _listener_context(self, cert_pem: str, key_pem: str) -> ssl.SSLContext:
         context = ListenerContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
-        context.set_alpn_protocols([*HTTP_ALPN, ACME_TLS_ALPN])
+        context.set_alpn_protocols([*self.alpn, ACME_TLS_ALPN])
         with _pem_file(cert_pem + "\n" + key_pem) as path:
             context.load_cert_chain(path)
         context.sni_callback = self._sni
@@ -228,7 +233,9 @@ class CertificateStore:
         current = self.certs.get(cert.cert_name)
         if current is not None and current.fingerprint == cert.fingerprint:
             return True
-        served = served_from_pem(cert.cert_name, cert.fullchain_pem, cert.private_key_pem)
+        served = served_from_pem(
+            cert.cert_name, cert.fullchain_pem, cert.private_key_pem, self.alpn
+        )
         self._unmap(cert.cert_name)
         self.certs[cert.cert_name] = served
         for name in served.names:
@@ -289,7 +296,7 @@ class CertificateStore:
             cert_pem, key_pem = self_signed(
                 [host, self.self_signed_cn], self.self_signed_cn, self.self_signed_days
             )
-            served = served_from_pem(f"self-signed:{host}", cert_pem, key_pem)
+            served = served_from_pem(f"self-signed:{host}", cert_pem, key_pem, self.alpn)
             self.fallbacks[host] = served
         return served
 
