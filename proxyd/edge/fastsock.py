@@ -16,6 +16,13 @@ from __future__ import annotations
 import trio
 
 
+def address(sock_address: object) -> tuple[str, int] | None:
+    """(host, port) of a getpeername()/getsockname() result; None for other families."""
+    if isinstance(sock_address, tuple) and len(sock_address) >= 2:
+        return (sock_address[0], sock_address[1])
+    return None
+
+
 def stream_error(exc: OSError, fileno: int) -> trio.BrokenResourceError | trio.ClosedResourceError:
     """The trio error for a failed socket call: ClosedResourceError when our side closed the
     socket (its descriptor is gone), BrokenResourceError otherwise (reset, broken pipe...)."""

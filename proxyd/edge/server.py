@@ -1,5 +1,5 @@
 """The public listeners: accept loops for HTTP and HTTPS that hand each connection to the strict
-h1 server (proxyd.edge.h1), or to hypercorn's HTTP/2 protocol for ALPN h2 and h2c prior knowledge.
+h1 server (proxyd.edge.h1), or to proxyd.edge.h2_server for ALPN h2 and h2c prior knowledge.
 
 Both protocols call the same ASGI-shaped application (the Dispatcher), so proxy selection, auth,
 routes, the header policy and logging have one implementation.
@@ -16,13 +16,10 @@ import socket
 import ssl
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio.tcp_server import TCPServer
-from hypercorn.trio.worker_context import WorkerContext
-from hypercorn.utils import wrap_app
 
-from proxyd.edge.fastsock import FastStream
+from proxyd.edge.fastsock import FastStream, address
 from proxyd.edge.h1 import App, EdgeLimits, H1Connection, Registry, error_response
+from proxyd.edge.h2_server import H2Server
 from proxyd.edge.tls_stream import TLSStream
 
 log = logging.getLogger("proxyd.edge.server")
@@ -30,61 +27,6 @@ log = logging.getLogger("proxyd.edge.server")
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 H2_OFF = "505 HTTP Version Not Supported: HTTP/2 is turned off here (EDGE_HTTP2); use HTTP/1.1."
 _ACCEPT_RETRY = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
-
-
-class _ReplayStream(trio.abc.HalfCloseableStream):
-    """A socket stream whose first bytes (already read while peeking) are returned again."""
-
-    def __init__(self, stream: FastStream, first: bytes) -> None:
-        self._stream = stream
-        self._first = first
-        self.socket = stream.socket
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._first:
-            data, self._first = self._first, b""
-            return data
-        return await self._stream.receive_some(max_bytes)
-
-    async def send_all(self, data) -> None:
-        await self._stream.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._stream.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        await self._stream.send_eof()
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-
-class _H2:
-    """What hypercorn's TCPServer needs to serve one HTTP/2 connection with our app."""
-
-    def __init__(self, app: App, limits: EdgeLimits, graceful_timeout: float) -> None:
-        config = Config()
-        config.accesslog = None
-        config.errorlog = logging.getLogger("proxyd.edge.hypercorn")
-        config.include_server_header = False
-        config.graceful_timeout = graceful_timeout
-        config.keep_alive_timeout = limits.keepalive_timeout
-        config.keep_alive_max_requests = limits.max_requests  # then GOAWAY, as h1 closes
-        config.read_timeout = None
-        config.h2_max_inbound_frame_size = 2**14
-        config.websocket_max_message_size = 16 * 1024 * 1024
-        self.config = config
-        self.app = wrap_app(app, config.wsgi_max_body_size, "asgi")
-        self.context = WorkerContext(None)
-
-    async def serve(self, stream: trio.abc.Stream) -> None:
-        await TCPServer(self.app, self.config, self.context, {}, stream).run()
-
-
-def _address(sock_address) -> tuple[str, int] | None:
-    if isinstance(sock_address, tuple) and len(sock_address) >= 2:
-        return (sock_address[0], sock_address[1])
-    return None
 
 
 class EdgeListener:
@@ -104,7 +46,7 @@ class EdgeListener:
         self.ssl_context = ssl_context
         self.graceful_timeout = graceful_timeout
         self.registry = Registry()
-        self.h2 = _H2(app, limits, graceful_timeout) if http2 else None
+        self.h2 = H2Server(app, limits, graceful_timeout) if http2 else None
         self.scheme = "https" if ssl_context is not None else "http"
 
     async def serve(
@@ -144,8 +86,8 @@ class EdgeListener:
     async def _connection(self, stream: trio.SocketStream) -> None:
         try:
             sock = stream.socket
-            client = _address(sock.getpeername())
-            server = _address(sock.getsockname())
+            client = address(sock.getpeername())
+            server = address(sock.getsockname())
         except OSError:
             await stream.aclose()
             return
@@ -178,7 +120,7 @@ class EdgeListener:
             if self.h2 is None:
                 await stream.send_all(error_response(505, H2_OFF))
                 return
-            await self.h2.serve(_ReplayStream(FastStream(stream), first))
+            await self.h2.serve(FastStream(stream), first)
             return
         if H2_PREFACE.startswith(first):  # a truncated preface that timed out
             await stream.send_all(error_response(408, "408 Request Timeout."))

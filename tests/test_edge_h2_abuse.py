@@ -1,0 +1,175 @@
+"""HTTP/2 clients that abuse the protocol, over raw sockets against a real proxyd and a tripwire
+backend that records every request it parses:
+
+- rapid reset (CVE-2023-44487): streams opened and cancelled at once, never waiting for an
+  answer, must not turn into an unbounded flood of backend requests; the connection gets
+  GOAWAY ENHANCE_YOUR_CALM and closes;
+- a client that ignores GOAWAY after EDGE_MAX_REQUESTS_PER_CONNECTION must get its further
+  streams refused (REFUSED_STREAM), never served, and one GOAWAY, not one per stream.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import pytest
+import trio
+
+from tests.support.graphql import CREATE_PROXY, GraphQLClient
+from tests.support.tripwire import Tripwire
+
+HOST = "abuse.test"
+MAX_RESETS = 100  # proxyd.edge.h2_server.MAX_PREMATURE_RESETS
+
+
+@pytest.fixture
+def tripwire():
+    server = Tripwire().start()
+    yield server
+    server.stop()
+
+
+async def _proxied(proc, tripwire) -> None:
+    gql = GraphQLClient(proc.api_url, proc.token("admin"))
+    await gql(CREATE_PROXY, {"input": {"hostname": HOST, "targetUrl": tripwire.url}})
+    import httpx
+
+    async with httpx.AsyncClient(timeout=5) as client:
+        with trio.fail_after(5):
+            while (await client.get(proc.http_url, headers={"Host": HOST})).status_code == 404:
+                await trio.sleep(0.02)
+
+
+def _request(path: str) -> list[tuple[str, str]]:
+    return [(":method", "GET"), (":path", path), (":scheme", "http"), (":authority", HOST)]
+
+
+class _Client:
+    """A raw h2c client (prior knowledge) that records every event the server sends."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock.sendall(self.conn.data_to_send())
+        self.events: list = []
+        self.closed = False
+
+    def send(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def read(self, until, timeout: float = 5.0) -> None:
+        """Read events until until(events) holds, the server closes, or the timeout."""
+        deadline = time.monotonic() + timeout
+        while not until(self.events) and time.monotonic() < deadline and not self.closed:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                break
+            except OSError:
+                data = b""
+            if not data:
+                self.closed = True
+                break
+            try:
+                self.events += self.conn.receive_data(data)
+                self.send()
+            except h2.exceptions.ProtocolError:  # our side after the server's GOAWAY
+                pass
+
+    def goaways(self) -> list:
+        return [e for e in self.events if isinstance(e, h2.events.ConnectionTerminated)]
+
+
+def _rapid_reset(port: int, streams: int, pause: float) -> _Client:
+    client = _Client(port)
+    try:
+        for _ in range(streams):
+            stream_id = client.conn.get_next_available_stream_id()
+            client.conn.send_headers(stream_id, _request("/slow?ms=300"), end_stream=True)
+            if pause:  # the reset in a later read: proxyd has started the stream by then
+                client.send()
+                time.sleep(pause)
+            client.conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+            client.send()
+    except (OSError, h2.exceptions.ProtocolError):
+        pass  # the server hung up on us: what the test wants
+    client.read(lambda events: False, timeout=3)
+    return client
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.002], ids=["same-read", "later-read"])
+async def test_rapid_reset_is_cut_off(start_proxyd, tripwire, pause):
+    proc = start_proxyd("rapid-reset")
+    await _proxied(proc, tripwire)
+    before = len(tripwire.snapshot())
+    client = await trio.to_thread.run_sync(_rapid_reset, proc.http_port, 3000, pause)
+    await trio.sleep(1)  # let anything still in flight reach the backend
+    reached = len(tripwire.snapshot()) - before
+    goaways = client.goaways()
+    assert goaways and goaways[0].error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    assert len(goaways) == 1
+    assert client.closed
+    # Without the guard, 3,000 cancelled streams put about 2,700 requests on the backend; a
+    # stream cancelled in the same read as its HEADERS is never started at all.
+    assert reached <= (0 if not pause else MAX_RESETS + 1), reached
+    # proxyd still serves everyone else.
+    async with trio.open_nursery():
+        import httpx
+
+        async with httpx.AsyncClient(http1=False, http2=True, timeout=5) as h2client:
+            r = await h2client.get(proc.http_url + "/after", headers={"Host": HOST})
+    assert r.status_code == 200
+
+
+def _sequential(port: int, requests: int) -> tuple[_Client, list[int], list[int]]:
+    """Send requests one after another, each once the previous one ended, ignoring GOAWAY."""
+    client = _Client(port)
+    answered, refused = [], []
+    for i in range(requests):
+        stream_id = client.conn.get_next_available_stream_id()
+        try:
+            client.conn.send_headers(stream_id, _request(f"/n{i}"), end_stream=True)
+            client.send()
+        except (OSError, h2.exceptions.ProtocolError):
+            break
+
+        def ended(events, stream_id=stream_id):
+            return any(
+                isinstance(e, h2.events.StreamEnded | h2.events.StreamReset)
+                and e.stream_id == stream_id
+                for e in events
+            )
+
+        client.read(ended)
+        for event in client.events:
+            if getattr(event, "stream_id", None) != stream_id:
+                continue
+            if isinstance(event, h2.events.StreamEnded):
+                answered.append(i)
+            elif isinstance(event, h2.events.StreamReset):
+                assert event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM
+                refused.append(i)
+        if client.closed:
+            break
+    return client, answered, refused
+
+
+async def test_max_requests_per_connection_holds_for_http2(start_proxyd, tripwire):
+    proc = start_proxyd("h2-max", EDGE_MAX_REQUESTS_PER_CONNECTION="5")
+    await _proxied(proc, tripwire)
+    tripwire.reset()
+    client, answered, refused = await trio.to_thread.run_sync(_sequential, proc.http_port, 12)
+    assert answered == [0, 1, 2, 3, 4]
+    assert refused and refused[0] == 5
+    assert [r.target for r in tripwire.snapshot()] == [b"/n0", b"/n1", b"/n2", b"/n3", b"/n4"]
+    assert len(client.goaways()) == 1
+    assert client.goaways()[0].error_code == h2.errors.ErrorCodes.NO_ERROR
