@@ -173,3 +173,45 @@ async def test_max_requests_per_connection_holds_for_http2(start_proxyd, tripwir
     assert [r.target for r in tripwire.snapshot()] == [b"/n0", b"/n1", b"/n2", b"/n3", b"/n4"]
     assert len(client.goaways()) == 1
     assert client.goaways()[0].error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+def _stalled_upload(port: int) -> tuple[_Client, int]:
+    client = _Client(port)
+    stream_id = client.conn.get_next_available_stream_id()
+    headers = [
+        (":method", "POST"),
+        (":path", "/upload"),
+        (":scheme", "http"),
+        (":authority", HOST),
+        ("content-length", "100000"),
+    ]
+    client.conn.send_headers(stream_id, headers)
+    client.conn.send_data(stream_id, b"x" * 10)
+    client.send()
+
+    def answered(events):
+        return any(isinstance(e, h2.events.StreamEnded) for e in events)
+
+    client.read(answered, timeout=4)
+    return client, stream_id
+
+
+async def test_stalled_http2_upload_gets_408_and_cancels_the_upstream(start_proxyd, tripwire):
+    proc = start_proxyd("h2-stall", EDGE_BODY_TIMEOUT="1")
+    await _proxied(proc, tripwire)
+    tripwire.reset()
+    began = time.monotonic()
+    client, stream_id = await trio.to_thread.run_sync(_stalled_upload, proc.http_port)
+    statuses = [
+        dict(e.headers).get(b":status")
+        for e in client.events
+        if isinstance(e, h2.events.ResponseReceived) and e.stream_id == stream_id
+    ]
+    assert statuses == [b"408"], client.events
+    assert time.monotonic() - began < 3.5
+
+    def upload_cut(requests: list) -> bool:
+        uploads = [r for r in requests if r.path == b"/upload"]
+        return bool(uploads) and all(r.cancelled and not r.complete for r in uploads)
+
+    assert await trio.to_thread.run_sync(tripwire.wait_for, upload_cut, 3), tripwire.describe()

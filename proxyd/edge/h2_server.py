@@ -8,7 +8,9 @@ one ASGI task per stream), run by proxyd's own connection loop, with the guards 
   backend requests;
 - requests per connection: after `max_requests` streams, proxyd sends one GOAWAY and refuses every
   later stream with RST_STREAM REFUSED_STREAM (hypercorn sends a GOAWAY per stream but keeps
-  serving them). The idle timer then closes the connection.
+  serving them). The idle timer then closes the connection;
+- a request body that stalls for EDGE_BODY_TIMEOUT gets 408 and the upstream request is
+  cancelled, as on HTTP/1.1 (hypercorn waits for the next DATA frame forever).
 
 The listener (proxyd.edge.server) hands over a connection that negotiated ALPN h2, or a cleartext
 one whose first bytes are the HTTP/2 preface (h2c with prior knowledge), together with the bytes
@@ -118,6 +120,55 @@ class GuardedH2Protocol(H2Protocol):
         await self.send(Closed())
 
 
+class _BodyTimeout:
+    """The app, with each HTTP request body read under the body idle timeout."""
+
+    def __init__(self, app: Any, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = {"started": False, "body_done": False, "aborted": False}
+
+        async def timed_receive() -> dict:
+            if state["body_done"] or state["aborted"]:
+                return await receive()  # the app now waits for a disconnect: no timeout
+            with trio.move_on_after(self.timeout):
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    state["body_done"] = True
+                return message
+            state["aborted"] = True
+            if not state["started"]:
+                state["started"] = True
+                body = b"408 Request Timeout: the request body stalled and was not completed.\n"
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 408,
+                        "headers": [
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", b"%d" % len(body)),
+                            (b"cache-control", b"no-store"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+            return {"type": "http.disconnect"}
+
+        async def tracked_send(message: dict) -> None:
+            if state["aborted"]:
+                return  # the 408 was the answer
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        await self.app(scope, timed_receive, tracked_send)
+
+
 class _Connection(TCPServer):
     """hypercorn's per-connection loop (reads, idle timer, close) around GuardedH2Protocol."""
 
@@ -175,7 +226,9 @@ class H2Server:
         config.websocket_max_message_size = 16 * 1024 * 1024
         self.config = config
         self.max_requests = limits.max_requests
-        self.app = wrap_app(app, config.wsgi_max_body_size, "asgi")
+        self.app = wrap_app(
+            _BodyTimeout(app, limits.body_timeout), config.wsgi_max_body_size, "asgi"
+        )
         self.context = WorkerContext(None)
 
     async def serve(self, stream: trio.abc.Stream, first: bytes = b"") -> None:
