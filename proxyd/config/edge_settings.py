@@ -95,6 +95,13 @@ class EdgeSettings:
         p.boolean,
         "Pass the backend's Server response header to clients (dropped by default).",
     )
+    edge_send_timeout: float = p.setting(
+        "EDGE_SEND_TIMEOUT",
+        "60",
+        p.positive_float,
+        "Seconds a client may take no byte of its response (or WebSocket data) before proxyd "
+        "closes its connection (HTTP/2: resets the stream) and ends the upstream request.",
+    )
     edge_http2: bool = p.setting(
         "EDGE_HTTP2",
         "true",

@@ -23,6 +23,17 @@ def address(sock_address: object) -> tuple[str, int] | None:
     return None
 
 
+async def wait_writable(sock: trio.socket.SocketType, timeout: float | None) -> None:
+    """Wait until sock can take data; BrokenResourceError when it takes none for timeout s."""
+    if timeout is None:
+        await trio.lowlevel.wait_writable(sock)
+        return
+    with trio.move_on_after(timeout):
+        await trio.lowlevel.wait_writable(sock)
+        return
+    raise trio.BrokenResourceError(f"the peer took no data for {timeout:g} s")
+
+
 def stream_error(exc: OSError, fileno: int) -> trio.BrokenResourceError | trio.ClosedResourceError:
     """The trio error for a failed socket call: ClosedResourceError when our side closed the
     socket (its descriptor is gone), BrokenResourceError otherwise (reset, broken pipe...)."""
@@ -34,12 +45,15 @@ def stream_error(exc: OSError, fileno: int) -> trio.BrokenResourceError | trio.C
 class FastStream(trio.abc.HalfCloseableStream):
     """Wraps a connected trio.SocketStream; the socket stays owned by that stream."""
 
-    __slots__ = ("_raw", "socket", "stream")
+    __slots__ = ("_raw", "send_timeout", "socket", "stream")
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.SocketStream, send_timeout: float | None = None) -> None:
         self.stream = stream
         self.socket = stream.socket
         self._raw = stream.socket._sock  # the stdlib socket (non-blocking)
+        # A peer that takes no byte for this long is given up (BrokenResourceError): a client
+        # that stops reading must not hold its connection and its upstream request for good.
+        self.send_timeout = send_timeout
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         raw = self._raw
@@ -71,7 +85,7 @@ class FastStream(trio.abc.HalfCloseableStream):
             try:
                 sent += raw.send(view[sent:])
             except BlockingIOError:
-                await trio.lowlevel.wait_writable(self.socket)
+                await wait_writable(self.socket, self.send_timeout)
             except OSError as exc:
                 raise stream_error(exc, raw.fileno()) from exc
 

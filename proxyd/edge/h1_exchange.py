@@ -341,7 +341,7 @@ class Exchange:
             raise RuntimeError("a spliced body must be the exact rest of a Content-Length body")
         if self.pending_head is not None:
             await self._write_first(b"", True)
-        await relay(self.conn.stream.socket)
+        await relay(self.conn.stream.socket, self.conn.limits.send_timeout)
         self.sent += count
 
     async def splice_request_body(self, upstream_send, upstream_socket) -> int:

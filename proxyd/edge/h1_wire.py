@@ -64,6 +64,7 @@ class EdgeLimits:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keepalive_timeout: float = 15.0
+    send_timeout: float = 60.0
     max_requests: int = 1000
     max_request_line: int = 8192
     max_header_bytes: int = 32768
@@ -76,6 +77,7 @@ class EdgeLimits:
             header_timeout=settings.edge_header_timeout,
             body_timeout=settings.edge_body_timeout,
             keepalive_timeout=settings.edge_keepalive_timeout,
+            send_timeout=settings.edge_send_timeout,
             max_requests=settings.edge_max_requests_per_connection,
             max_request_line=settings.edge_max_request_line,
             max_header_bytes=settings.edge_max_header_bytes,

@@ -10,7 +10,12 @@ one ASGI task per stream), run by proxyd's own connection loop, with the guards 
   later stream with RST_STREAM REFUSED_STREAM (hypercorn sends a GOAWAY per stream but keeps
   serving them). The idle timer then closes the connection;
 - a request body that stalls for EDGE_BODY_TIMEOUT gets 408 and the upstream request is
-  cancelled, as on HTTP/1.1 (hypercorn waits for the next DATA frame forever).
+  cancelled, as on HTTP/1.1 (hypercorn waits for the next DATA frame forever);
+- bounded response buffering: hypercorn buffers a whole answer in memory when the client keeps
+  its flow-control window shut; here the app waits until the client takes data;
+- a response the client takes no byte of for EDGE_SEND_TIMEOUT (a closed flow-control window,
+  or a full socket) ends the upstream request, and the stream is reset (RST_STREAM CANCEL), as
+  is any stream whose answer the app could not finish (hypercorn leaves it open).
 
 The listener (proxyd.edge.server) hands over a connection that negotiated ALPN h2, or a cleartext
 one whose first bytes are the HTTP/2 preface (h2c with prior knowledge), together with the bytes
@@ -20,6 +25,7 @@ the header policy and logging are shared.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -29,7 +35,8 @@ import h2.exceptions
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, RawData
-from hypercorn.protocol.h2 import H2Protocol
+from hypercorn.protocol.events import Body, Data, StreamClosed
+from hypercorn.protocol.h2 import BUFFER_HIGH_WATER, H2Protocol
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
@@ -110,6 +117,35 @@ class GuardedH2Protocol(H2Protocol):
             self.going_away = True
             self.connection.close_connection(h2.errors.ErrorCodes.NO_ERROR)
 
+    async def stream_send(self, event: Any) -> None:
+        if isinstance(event, StreamClosed):
+            buffer = self.stream_buffers.get(event.stream_id)
+            if buffer is not None and not buffer.complete:  # the app ended before its answer
+                self._cancel(event.stream_id)
+                await buffer.close()
+                del self.stream_buffers[event.stream_id]
+                await self._flush()
+        await super().stream_send(event)
+        if isinstance(event, Body | Data):
+            # hypercorn's push returns as soon as a shut flow-control window makes its sender
+            # pop 0 bytes, so a client that never opens its window would have the whole answer
+            # buffered here. Wait until the client really takes data (the send timeout bounds
+            # this wait).
+            buffer = self.stream_buffers.get(event.stream_id)
+            while buffer is not None and len(buffer.buffer) >= BUFFER_HIGH_WATER:
+                if buffer._complete:  # closed meanwhile
+                    break
+                await buffer._paused.clear()
+                await buffer._paused.wait()
+
+    def _cancel(self, stream_id: int) -> None:
+        try:
+            self.connection.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+        except h2.exceptions.ProtocolError:  # already closed
+            pass
+        with contextlib.suppress(KeyError):  # priority.MissingStreamError: not in the tree
+            self.priority.remove_stream(stream_id)
+
     async def _calm_down(self) -> None:
         self.going_away = True
         self.connection.close_connection(
@@ -120,53 +156,69 @@ class GuardedH2Protocol(H2Protocol):
         await self.send(Closed())
 
 
-class _BodyTimeout:
-    """The app, with each HTTP request body read under the body idle timeout."""
+class _StreamTimeouts:
+    """The app, with each HTTP request body read under the body idle timeout and each part of
+    the answer sent under the send timeout."""
 
-    def __init__(self, app: Any, timeout: float) -> None:
+    def __init__(self, app: Any, body_timeout: float, send_timeout: float) -> None:
         self.app = app
-        self.timeout = timeout
+        self.body_timeout = body_timeout
+        self.send_timeout = send_timeout
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = {"started": False, "body_done": False, "aborted": False}
+        state = {"started": False, "body_done": False, "answered": False, "stuck": False}
 
         async def timed_receive() -> dict:
-            if state["body_done"] or state["aborted"]:
+            if state["body_done"] or state["answered"]:
                 return await receive()  # the app now waits for a disconnect: no timeout
-            with trio.move_on_after(self.timeout):
+            with trio.move_on_after(self.body_timeout):
                 message = await receive()
                 if message["type"] != "http.request" or not message.get("more_body", False):
                     state["body_done"] = True
                 return message
-            state["aborted"] = True
+            state["answered"] = True
             if not state["started"]:
                 state["started"] = True
-                body = b"408 Request Timeout: the request body stalled and was not completed.\n"
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 408,
-                        "headers": [
-                            (b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", b"%d" % len(body)),
-                            (b"cache-control", b"no-store"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await send(_STALLED_START)
+                await send(_STALLED_BODY)
             return {"type": "http.disconnect"}
 
-        async def tracked_send(message: dict) -> None:
-            if state["aborted"]:
+        async def timed_send(message: dict) -> None:
+            if state["answered"]:
                 return  # the 408 was the answer
+            if state["stuck"]:
+                raise trio.BrokenResourceError("the client stopped reading")
             if message["type"] == "http.response.start":
                 state["started"] = True
-            await send(message)
+            with trio.move_on_after(self.send_timeout):
+                await send(message)
+                return
+            state["stuck"] = True
+            raise trio.BrokenResourceError(f"the client took no data for {self.send_timeout:g} s")
 
-        await self.app(scope, timed_receive, tracked_send)
+        try:
+            await self.app(scope, timed_receive, timed_send)
+        except trio.BrokenResourceError:
+            if not state["stuck"]:
+                raise
+            # Given up on the client: the app has ended its upstream request; the stream is
+            # reset once hypercorn sees the app end (GuardedH2Protocol.stream_send).
+
+
+_STALLED_TEXT = b"408 Request Timeout: the request body stalled and was not completed.\n"
+_STALLED_START = {
+    "type": "http.response.start",
+    "status": 408,
+    "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(_STALLED_TEXT)),
+        (b"cache-control", b"no-store"),
+    ],
+}
+_STALLED_BODY = {"type": "http.response.body", "body": _STALLED_TEXT}
 
 
 class _Connection(TCPServer):
@@ -226,9 +278,8 @@ class H2Server:
         config.websocket_max_message_size = 16 * 1024 * 1024
         self.config = config
         self.max_requests = limits.max_requests
-        self.app = wrap_app(
-            _BodyTimeout(app, limits.body_timeout), config.wsgi_max_body_size, "asgi"
-        )
+        timed = _StreamTimeouts(app, limits.body_timeout, limits.send_timeout)
+        self.app = wrap_app(timed, config.wsgi_max_body_size, "asgi")
         self.context = WorkerContext(None)
 
     async def serve(self, stream: trio.abc.Stream, first: bytes = b"") -> None:

@@ -117,14 +117,23 @@ class Response:
         self._remaining -= len(chunk)
         return chunk
 
-    async def splice_to(self, dst: trio.socket.SocketType) -> None:
+    async def splice_to(
+        self, dst: trio.socket.SocketType, send_timeout: float | None = None
+    ) -> None:
         """Move the rest of a Content-Length body straight from the upstream socket to dst
-        (after take_buffered); a close or a stall of the upstream raises as body() would."""
+        (after take_buffered); a close or a stall of the upstream raises as body() would, dst
+        taking nothing for send_timeout seconds raises trio.BrokenResourceError."""
         conn = self._conn
         if conn.buffer:
             raise RuntimeError("take the buffered body bytes first")
         try:
-            await splice.relay(conn.socket, dst, self._remaining, idle_timeout=self._read_timeout)
+            await splice.relay(
+                conn.socket,
+                dst,
+                self._remaining,
+                idle_timeout=self._read_timeout,
+                send_timeout=send_timeout,
+            )
         except splice.SourceEnded:
             raise UpstreamProtocolError("upstream closed the connection mid-response") from None
         except splice.SourceTimeout:

@@ -120,13 +120,13 @@ class EdgeListener:
             if self.h2 is None:
                 await stream.send_all(error_response(505, H2_OFF))
                 return
-            await self.h2.serve(FastStream(stream), first)
+            await self.h2.serve(FastStream(stream, self.limits.send_timeout), first)
             return
         if H2_PREFACE.startswith(first):  # a truncated preface that timed out
             await stream.send_all(error_response(408, "408 Request Timeout."))
             return
         conn = H1Connection(
-            FastStream(stream),
+            FastStream(stream, self.limits.send_timeout),
             self.app,
             self.limits,
             scheme="http",
@@ -138,7 +138,7 @@ class EdgeListener:
         await conn.serve()
 
     async def _tls(self, stream: trio.SocketStream, client, server) -> None:
-        tls = TLSStream(FastStream(stream), self.ssl_context)
+        tls = TLSStream(FastStream(stream, self.limits.send_timeout), self.ssl_context)
         # Bounded like a request head (nginx does the same with client_header_timeout).
         with trio.move_on_after(self.limits.header_timeout) as scope:
             await tls.do_handshake()

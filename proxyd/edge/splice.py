@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from proxyd.edge.fastsock import stream_error
+from proxyd.edge.fastsock import stream_error, wait_writable
 
 AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "splice")
 MIN_BYTES = 256 * 1024  # smaller bodies: a pipe and its wake-ups cost more than they save
@@ -84,8 +84,10 @@ async def relay(
     count: int,
     *,
     idle_timeout: float | None,
+    send_timeout: float | None = None,
 ) -> None:
-    """Move exactly count bytes from the socket src to the socket dst through a pipe."""
+    """Move exactly count bytes from the socket src to the socket dst through a pipe
+    (send_timeout: dst taking no byte that long raises trio.BrokenResourceError)."""
     if count <= 0:
         return
     src_fd, dst_fd = src.fileno(), dst.fileno()
@@ -135,7 +137,7 @@ async def relay(
                 continue
             if held:
                 # Bytes wait in the pipe (it may also be full): dst must take them first.
-                await trio.lowlevel.wait_writable(dst)
+                await wait_writable(dst, send_timeout)
                 continue
             if idle_timeout is None:
                 await trio.lowlevel.wait_readable(src)
