@@ -58,6 +58,23 @@ async def send_error(send, status: int, message: str, headers: Headers | None = 
     await send({"type": "http.response.body", "body": body})
 
 
+async def send_refusal(scope: dict, send, status: int, message: str) -> None:
+    """Refuse a request with status and one sentence. A WebSocket handshake gets the same answer
+    when the server can send one (the ASGI denial extension: HTTP/2 through hypercorn), else a
+    close (1011 for a server-side failure, 1008 otherwise), which servers answer with 403."""
+    if scope["type"] == "websocket":
+        if "websocket.http.response" not in (scope.get("extensions") or {}):
+            await send({"type": "websocket.close", "code": 1011 if status >= 500 else 1008})
+            return
+
+        async def denial(event: dict) -> None:
+            await send({**event, "type": "websocket." + event["type"]})
+
+        await send_error(denial, status, message)
+        return
+    await send_error(send, status, message)
+
+
 async def _upstream_failed(scope: dict, send, exc: UpstreamError, label: str) -> int:
     """Answer 504 (timed out) or 502 (refused, broken) for a failed upstream exchange."""
     if isinstance(exc, UpstreamTimeout):

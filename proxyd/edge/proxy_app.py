@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import trio
 
-from proxyd.edge.forward import forward_http, send_error
+from proxyd.edge.forward import forward_http, send_refusal
 from proxyd.edge.headers import (
     client_ip,
     header_value,
@@ -123,7 +123,7 @@ class ProxyApp:
         manager = self.manager
         kind = scope["type"]
         if not proxy.enabled:
-            await _refuse(
+            await send_refusal(
                 scope, send, 503, f"503 Service Unavailable: {proxy.hostname} is disabled."
             )
             return
@@ -151,18 +151,20 @@ class ProxyApp:
         target = manager.resolve_target(route, proxy) if route else manager.proxy_target(proxy)
         if target is None:
             what = f"route {route.route_id}" if route else f"proxy {proxy.hostname}"
-            await _refuse(scope, send, 502, f"502 Bad Gateway: {what} has no target.")
+            await send_refusal(scope, send, 502, f"502 Bad Gateway: {what} has no target.")
             return
         if isinstance(target, ServiceDown):  # a Docker service whose container is not running
             word = "stopped" if target.status in ("exited", "created", "dead") else target.status
-            await _refuse(
+            await send_refusal(
                 scope, send, 503, f"503 Service Unavailable: service {target.name} is {word}."
             )
             return
         if isinstance(target, ProxyApp):
             hops = scope.get("proxyd.hops", 0) + 1
             if hops >= MAX_HOPS:
-                await _refuse(scope, send, 508, "508 Loop Detected: routes point back and forth.")
+                await send_refusal(
+                    scope, send, 508, "508 Loop Detected: routes point back and forth."
+                )
                 return
             inner = dict(scope, headers=headers)
             inner["proxyd.hops"] = hops
@@ -184,7 +186,7 @@ class ProxyApp:
         authority = sent_host.decode("latin-1") if sent_host else host
         internal = manager.is_internal(target)
         if internal and not self._management_allowed(client, host, path):
-            await _refuse(
+            await send_refusal(
                 scope,
                 send,
                 403,
@@ -283,10 +285,3 @@ def _join(base: str, scope: dict) -> str:
     if query:
         url += "?" + query.decode("latin-1")
     return url
-
-
-async def _refuse(scope: dict, send, status: int, message: str) -> None:
-    if scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 1011 if status >= 500 else 1008})
-        return
-    await send_error(send, status, message)

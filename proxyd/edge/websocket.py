@@ -10,6 +10,7 @@ import ssl
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
+from proxyd.edge.forward import send_refusal
 from proxyd.edge.headers import Headers
 from proxyd.edge.upstream import shared_ssl_context
 
@@ -47,6 +48,7 @@ async def forward_websocket(
         return
     extra = [(n, v) for n, v in headers if n not in SKIP]
     context: ssl.SSLContext | None = shared_ssl_context() if url.startswith("wss://") else None
+    accepted = False
     try:
         async with open_websocket_url(
             url,
@@ -58,12 +60,18 @@ async def forward_websocket(
             disconnect_timeout=5,
         ) as upstream:
             await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+            accepted = True
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_client_to_upstream, receive, upstream, nursery.cancel_scope)
                 nursery.start_soon(_upstream_to_client, upstream, send, nursery.cancel_scope)
     except (HandshakeError, OSError, trio.TooSlowError) as exc:
         log.info("websocket upstream for %s failed: %s", label, type(exc).__name__)
-        await send({"type": "websocket.close", "code": 1011, "reason": "upstream unavailable"})
+        if accepted:
+            await send({"type": "websocket.close", "code": 1011, "reason": "upstream unavailable"})
+        else:
+            await send_refusal(
+                scope, send, 502, f"502 Bad Gateway: the upstream for {label} could not be reached."
+            )
 
 
 async def _client_to_upstream(receive, upstream, cancel_scope: trio.CancelScope) -> None:

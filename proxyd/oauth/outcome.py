@@ -23,11 +23,17 @@ class Outcome:
     identity: Identity | None = None
 
     async def send(self, scope: dict, send: Any) -> None:
+        kind = "http.response"
         if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
+            # A server with the ASGI denial extension (HTTP/2 extended CONNECT through
+            # hypercorn) answers the handshake with this exact status, headers and body: a
+            # 401 keeps its WWW-Authenticate challenge. Otherwise all it can send is a 403.
+            if "websocket.http.response" not in (scope.get("extensions") or {}):
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            kind = "websocket.http.response"
         await send(
-            {"type": "http.response.start", "status": self.status, "headers": self.response_headers}
+            {"type": f"{kind}.start", "status": self.status, "headers": self.response_headers}
         )
         body = b"" if scope.get("method") == "HEAD" else self.body
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": f"{kind}.body", "body": body})

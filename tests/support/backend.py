@@ -23,6 +23,7 @@ class Backend:
     uploads: list[int] = attrs.Factory(list)
     disconnects: list[str] = attrs.Factory(list)
     requests: int = 0
+    websockets: int = 0  # WebSocket handshakes that reached the backend
 
     @property
     def url(self) -> str:
@@ -60,6 +61,7 @@ def make_app(state: Backend):
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] == "websocket":
+            state.websockets += 1
             await websocket_echo(scope, receive, send)
             return
         state.requests += 1
