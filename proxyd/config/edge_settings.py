@@ -75,6 +75,13 @@ class EdgeSettings:
         p.positive_int,
         "Largest request head (request line and headers) in bytes; a larger one gets 431.",
     )
+    edge_max_connections: int = p.setting(
+        "EDGE_MAX_CONNECTIONS",
+        "10000",
+        p.positive_int,
+        "Most client connections each serving process holds (idle, active, WebSocket tunnels); "
+        "past it new connections wait in the kernel's listen queue until one closes.",
+    )
     edge_max_headers: int = p.setting(
         "EDGE_MAX_HEADERS",
         "100",

@@ -69,6 +69,7 @@ class EdgeLimits:
     max_request_line: int = 8192
     max_header_bytes: int = 32768
     max_headers: int = 100
+    max_connections: int = 10000
     pass_server_header: bool = False
 
     @classmethod
@@ -82,6 +83,7 @@ class EdgeLimits:
             max_request_line=settings.edge_max_request_line,
             max_header_bytes=settings.edge_max_header_bytes,
             max_headers=settings.edge_max_headers,
+            max_connections=settings.edge_max_connections,
             pass_server_header=settings.edge_pass_server_header,
         )
 

@@ -46,6 +46,9 @@ class EdgeListener:
         self.ssl_context = ssl_context
         self.graceful_timeout = graceful_timeout
         self.registry = Registry()
+        # A connection holds a slot from before its accept to its close: past the cap, new
+        # connections wait in the kernel's listen queue (bounded memory and descriptors).
+        self.slots = trio.Semaphore(limits.max_connections)
         self.h2 = H2Server(app, limits, graceful_timeout) if http2 else None
         self.scheme = "https" if ssl_context is not None else "http"
 
@@ -73,17 +76,28 @@ class EdgeListener:
 
     async def _accept(self, listener: trio.SocketListener, handlers: trio.Nursery) -> None:
         while True:
+            await self.slots.acquire()
             try:
                 stream = await listener.accept()
             except OSError as exc:
+                self.slots.release()
                 if exc.errno in _ACCEPT_RETRY:
                     log.warning("accept failed (%s); retrying shortly", exc.strerror)
                     await trio.sleep(0.1)
                     continue
                 raise
+            except BaseException:
+                self.slots.release()
+                raise
             handlers.start_soon(self._connection, stream)
 
     async def _connection(self, stream: trio.SocketStream) -> None:
+        try:
+            await self._serve_connection(stream)
+        finally:
+            self.slots.release()
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
         try:
             sock = stream.socket
             client = address(sock.getpeername())
