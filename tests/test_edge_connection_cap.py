@@ -30,7 +30,9 @@ async def test_connections_past_the_cap_wait_for_a_free_slot(start_proxyd, backe
     await gql(CREATE_PROXY, {"input": {"hostname": "cap.test", "targetUrl": backend.url}})
     async with httpx.AsyncClient(timeout=5) as client:
         with trio.fail_after(5):
-            while (await client.get(proc.http_url, headers={"Host": "cap.test"})).status_code == 404:
+            while (
+                await client.get(proc.http_url, headers={"Host": "cap.test"})
+            ).status_code == 404:
                 await trio.sleep(0.02)
     # The cap's worth of idle connections (each waits for a request head, up to 10 s).
     idle = [socket.create_connection(("127.0.0.1", proc.http_port)) for _ in range(CAP)]
