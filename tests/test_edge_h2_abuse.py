@@ -128,6 +128,7 @@ async def test_rapid_reset_is_cut_off(start_proxyd, tripwire, pause):
         async with httpx.AsyncClient(http1=False, http2=True, timeout=5) as h2client:
             r = await h2client.get(proc.http_url + "/after", headers={"Host": HOST})
     assert r.status_code == 200
+    assert "Traceback" not in proc.log()
 
 
 def _sequential(port: int, requests: int) -> tuple[_Client, list[int], list[int]]:

@@ -201,11 +201,18 @@ class _StreamTimeouts:
 
         try:
             await self.app(scope, timed_receive, timed_send)
-        except trio.BrokenResourceError:
-            if not state["stuck"]:
+        except BaseException as exc:
+            if not (state["stuck"] and _only_broken(exc)):
                 raise
             # Given up on the client: the app has ended its upstream request; the stream is
             # reset once hypercorn sees the app end (GuardedH2Protocol.stream_send).
+
+
+def _only_broken(exc: BaseException) -> bool:
+    """Whether exc is a BrokenResourceError, or a group of nothing else (quiet: a slow client)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.BrokenResourceError)[1] is None
+    return isinstance(exc, trio.BrokenResourceError)
 
 
 _STALLED_TEXT = b"408 Request Timeout: the request body stalled and was not completed.\n"
