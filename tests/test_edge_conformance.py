@@ -617,3 +617,20 @@ def test_websocket_upgrade_is_checked_for_auth_before_the_backend(edge: Edge) ->
     response = edge.exchange(request(LOCKED, "/ws", headers=upgrade))
     assert_nothing_reached(edge.tripwire)
     assert response is not None and response.status in (401, 403), response
+
+
+def test_h2c_upgrade_is_never_passed_on(edge: Edge) -> None:
+    """h2c smuggling: a proxy that forwards `Upgrade: h2c` to a backend that speaks h2c, then
+    tunnels, lets the client talk to the backend directly, past every check. Only `websocket` is
+    an allowed upgrade: an h2c request is an ordinary request, its upgrade headers removed."""
+    smuggle = [
+        "Upgrade: h2c",
+        "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
+        "Connection: Upgrade, HTTP2-Settings",
+    ]
+    response = edge.exchange(request(OPEN, "/h2c", headers=smuggle))
+    assert response is not None and response.status == 200, response
+    (seen,) = edge.tripwire.snapshot()
+    names = {name.lower() for name, _ in seen.headers}
+    assert not names & {b"upgrade", b"http2-settings"}, seen.headers
+    assert all(b"upgrade" not in v.lower() for v in seen.header("connection")), seen.headers
