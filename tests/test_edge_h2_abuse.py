@@ -216,3 +216,31 @@ async def test_stalled_http2_upload_gets_408_and_cancels_the_upstream(start_prox
         return bool(uploads) and all(r.cancelled and not r.complete for r in uploads)
 
     assert await trio.to_thread.run_sync(tripwire.wait_for, upload_cut, 3), tripwire.describe()
+
+
+def _connect_request(port: int) -> list:
+    """A plain HTTP/2 CONNECT (authority only, no :protocol): a tunnel request."""
+    client = _Client(port)
+    client.conn.send_headers(1, [(":method", "CONNECT"), (":authority", f"{HOST}:443")])
+    client.send()
+
+    def ended(events):
+        return any(isinstance(e, h2.events.StreamEnded | h2.events.StreamReset) for e in events)
+
+    client.read(ended, timeout=3)
+    return client.events
+
+
+async def test_http2_connect_is_refused_with_405(start_proxyd, tripwire):
+    proc = start_proxyd("h2-connect")
+    await _proxied(proc, tripwire)
+    tripwire.reset()
+    events = await trio.to_thread.run_sync(_connect_request, proc.http_port)
+    statuses = [
+        dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)
+    ]
+    assert statuses == [b"405"], events
+    body = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+    assert body.startswith(b"405 Method Not Allowed: CONNECT is not supported")
+    assert tripwire.snapshot() == []
+    assert "Traceback" not in proc.log()  # hypercorn alone crashed on it (no :path)

@@ -11,6 +11,7 @@ one ASGI task per stream), run by proxyd's own connection loop, with the guards 
   serving them). The idle timer then closes the connection;
 - a request body that stalls for EDGE_BODY_TIMEOUT gets 408 and the upstream request is
   cancelled, as on HTTP/1.1 (hypercorn waits for the next DATA frame forever);
+- a plain CONNECT (a TCP tunnel request) gets 405, as on HTTP/1.1 (hypercorn fails on it);
 - bounded response buffering: hypercorn buffers a whole answer in memory when the client keeps
   its flow-control window shut; here the app waits until the client takes data;
 - a response the client takes no byte of for EDGE_SEND_TIMEOUT (a closed flow-control window,
@@ -47,6 +48,7 @@ from proxyd.edge.fastsock import address
 from proxyd.edge.h1_wire import EdgeLimits
 
 MAX_PREMATURE_RESETS = 100  # streams a client may cancel before their answer, per connection
+CONNECT_REFUSED = b"405 Method Not Allowed: CONNECT is not supported by this proxy.\n"
 _STREAM_EVENTS = (h2.events.DataReceived, h2.events.StreamEnded, h2.events.StreamReset)
 
 
@@ -71,6 +73,10 @@ class GuardedH2Protocol(H2Protocol):
                 stream_id = event.stream_id
                 if self.going_away or admitted >= self.max_requests:
                     self._refuse(stream_id)
+                    skipped.add(stream_id)
+                    continue
+                if _is_tunnel(event.headers):  # hypercorn would fail on it (no :path)
+                    self._answer(stream_id, 405, CONNECT_REFUSED)
                     skipped.add(stream_id)
                     continue
                 if stream_id in cancelled:  # cancelled in the same read: never started
@@ -106,6 +112,21 @@ class GuardedH2Protocol(H2Protocol):
             self.connection.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         except h2.exceptions.ProtocolError:
             pass
+
+    def _answer(self, stream_id: int, status: int, text: bytes) -> None:
+        """A short plain-text answer that ends the stream (a reset if the window is shut)."""
+        try:
+            self.connection.send_headers(
+                stream_id,
+                [
+                    (b":status", b"%d" % status),
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", b"%d" % len(text)),
+                ],
+            )
+            self.connection.send_data(stream_id, text, end_stream=True)
+        except h2.exceptions.ProtocolError:  # closed meanwhile, or no window for the body
+            self._cancel(stream_id)
 
     def _refuse(self, stream_id: int) -> None:
         """RST_STREAM REFUSED_STREAM (the client may retry elsewhere), and one GOAWAY."""
@@ -206,6 +227,12 @@ class _StreamTimeouts:
                 raise
             # Given up on the client: the app has ended its upstream request; the stream is
             # reset once hypercorn sees the app end (GuardedH2Protocol.stream_send).
+
+
+def _is_tunnel(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A CONNECT that asks for a TCP tunnel (not RFC 8441's extended CONNECT for WebSockets)."""
+    fields = dict(headers)
+    return fields.get(b":method") == b"CONNECT" and b":protocol" not in fields
 
 
 def _only_broken(exc: BaseException) -> bool:
