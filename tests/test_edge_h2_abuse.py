@@ -52,8 +52,9 @@ def _request(path: str) -> list[tuple[str, str]]:
 class _Client:
     """A raw h2c client (prior knowledge) that records every event the server sends."""
 
-    def __init__(self, port: int) -> None:
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    def __init__(self, port: int, config: h2.config.H2Configuration | None = None) -> None:
+        config = config or h2.config.H2Configuration(client_side=True)
+        self.conn = h2.connection.H2Connection(config)
         self.conn.initiate_connection()
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         self.sock.sendall(self.conn.data_to_send())
@@ -244,3 +245,48 @@ async def test_http2_connect_is_refused_with_405(start_proxyd, tripwire):
     assert body.startswith(b"405 Method Not Allowed: CONNECT is not supported")
     assert tripwire.snapshot() == []
     assert "Traceback" not in proc.log()  # hypercorn alone crashed on it (no :path)
+
+
+def _with_method(port: int, method: str) -> list:
+    config = h2.config.H2Configuration(
+        client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False
+    )
+    client = _Client(port, config)  # a client that sends anything
+    headers = [
+        (":method", method),
+        (":scheme", "http"),
+        (":path", "/public/ok"),
+        (":authority", HOST),
+    ]
+    client.conn.send_headers(1, headers, end_stream=True)
+    client.send()
+
+    def ended(events):
+        return any(
+            isinstance(
+                e, h2.events.StreamEnded | h2.events.StreamReset | h2.events.ConnectionTerminated
+            )
+            for e in events
+        )
+
+    client.read(ended, timeout=3)
+    return client.events
+
+
+async def test_http2_method_must_be_a_token(start_proxyd, tripwire):
+    """The method goes into the upstream request line: a space in it would split that line (the
+    backend could read a target that was never checked), so it must be an RFC 9110 token."""
+    proc = start_proxyd("h2-method")
+    await _proxied(proc, tripwire)
+    for method in ("GET /secret", "G ET", "GET\t/x", "GET\r\nX-Auth-User: admin"):
+        tripwire.reset()
+        events = await trio.to_thread.run_sync(_with_method, proc.http_port, method)
+        statuses = [
+            dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)
+        ]
+        refused = any(
+            isinstance(e, h2.events.StreamReset | h2.events.ConnectionTerminated) for e in events
+        )
+        assert statuses == [b"400"] or (refused and not statuses), (method, events)
+        assert tripwire.snapshot() == [], method
+    assert "Traceback" not in proc.log()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from proxyd.edge.forward import send_error
+from proxyd.edge.forward import send_error, send_refusal
 from proxyd.edge.headers import request_host
 from proxyd.edge.paths import PathError, normalise
 from proxyd.tls.certificate import covers
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 ALLOW = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 _H2_NAME = re.compile(rb"^[!#$%&'*+.^_`|~0-9a-z-]+$")
 _H2_BAD_VALUE = re.compile(rb"[\x00\r\n]")
+_METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _H2_CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
@@ -51,9 +52,16 @@ class Dispatcher:
         if self.acme is not None and scope["path"].startswith(CHALLENGE_PREFIX):
             await self.acme.answer(scope, send)
             return
-        if scope.get("http_version") == "2" and not _valid_h2_headers(scope["headers"]):
-            await _refuse(scope, send, 400, "400 Bad Request: a header name or value is invalid.")
-            return
+        if scope.get("http_version") == "2":
+            if not _valid_h2_headers(scope["headers"]):
+                await send_refusal(
+                    scope, send, 400, "400 Bad Request: a header name or value is invalid."
+                )
+                return
+            # The method goes into the upstream request line: only a token (RFC 9110 §9.1).
+            if kind == "http" and not _METHOD.match(scope.get("method", "")):
+                await send_refusal(scope, send, 400, "400 Bad Request: the method is not a token.")
+                return
         host = request_host(scope["headers"])
         scope["proxyd.host"] = host
         app = self.manager.proxies.get(host)
@@ -63,7 +71,7 @@ class Dispatcher:
         if scope.get("scheme") in ("https", "wss"):
             connection = CONNECTION.get()
             if connection is not None and host and not covers(connection.served.names, host):
-                await _refuse(
+                await send_refusal(
                     scope,
                     send,
                     421,
@@ -72,7 +80,9 @@ class Dispatcher:
                 )
                 return
             if app is not None and not app.proxy.enable_https:
-                await _refuse(scope, send, 404, f"404 Not Found: {host} is not served over HTTPS.")
+                await send_refusal(
+                    scope, send, 404, f"404 Not Found: {host} is not served over HTTPS."
+                )
                 return
         elif app is not None:
             proxy = app.proxy
@@ -80,16 +90,17 @@ class Dispatcher:
                 await self._redirect(scope, send, host)
                 return
             if not proxy.enable_http:
-                await _refuse(scope, send, 404, f"404 Not Found: {host} is served over HTTPS only.")
+                await send_refusal(
+                    scope, send, 404, f"404 Not Found: {host} is served over HTTPS only."
+                )
                 return
         if app is not None:
             await app(scope, receive, send)
             return
-        if kind == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
         shown = host or "(no Host header)"
-        await send_error(send, 404, f"404 Not Found: no proxy is configured for host {shown}.")
+        await send_refusal(
+            scope, send, 404, f"404 Not Found: no proxy is configured for host {shown}."
+        )
 
     async def _redirect(self, scope: dict, send, host: str) -> None:
         if scope["type"] == "websocket":
@@ -129,15 +140,15 @@ async def _refuse_path(scope: dict, send, strict: bool) -> None:
         if scope.get("method") == "OPTIONS":
             await send_error(send, 200, "OK", [(b"allow", ALLOW)])
         else:
-            await _refuse(scope, send, 400, "400 Bad Request: * is a target for OPTIONS only.")
+            await send_refusal(scope, send, 400, "400 Bad Request: * is a target for OPTIONS only.")
         return
     if raw[:1] != b"/":
-        await _refuse(scope, send, 400, "400 Bad Request: the path must start with /.")
+        await send_refusal(scope, send, 400, "400 Bad Request: the path must start with /.")
         return
     try:
         normalise(raw, strict)
     except PathError as exc:
-        await _refuse(scope, send, 400, f"400 Bad Request: {exc}")
+        await send_refusal(scope, send, 400, f"400 Bad Request: {exc}")
 
 
 def _valid_h2_headers(headers) -> bool:
@@ -150,13 +161,6 @@ def _valid_h2_headers(headers) -> bool:
         if name == b"te" and value.strip().lower() != b"trailers":
             return False
     return True
-
-
-async def _refuse(scope: dict, send, status: int, message: str) -> None:
-    if scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 1008})
-        return
-    await send_error(send, status, message)
 
 
 async def _lifespan(receive, send) -> None:
