@@ -12,6 +12,7 @@ import time
 import h2.config
 import h2.connection
 import h2.events
+import h2.settings
 import trio
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
@@ -121,3 +122,68 @@ async def test_websocket_over_http2_to_a_dead_upstream_gets_502(proxyd, gql):
     assert response[b":status"] == b"502", response
     body = b"".join(g[1] for g in got if isinstance(g, tuple) and g[0] == "body")
     assert body.startswith(b"502 Bad Gateway: the upstream for ws2d.test could not be reached")
+
+
+def _echo_into_a_shut_window(port: int, host: str) -> list:
+    """Open a WebSocket over h2 with a 1-byte receive window, send one 512 KiB message (echoed
+    back by the backend), never open the window, and collect what the server does."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.local_settings = h2.settings.Settings(
+        client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1}
+    )
+    conn.initiate_connection()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=8)
+    sock.sendall(conn.data_to_send())
+    events: list = []
+    while not any(isinstance(e, h2.events.RemoteSettingsChanged) for e in events):
+        events += conn.receive_data(sock.recv(65536))
+        sock.sendall(conn.data_to_send())
+    conn.send_headers(
+        1,
+        [
+            (":method", "CONNECT"),
+            (":protocol", "websocket"),
+            (":scheme", "http"),
+            (":path", "/ws"),
+            (":authority", host),
+            ("sec-websocket-version", "13"),
+        ],
+    )
+    sock.sendall(conn.data_to_send())
+    frames = FrameProtocol(client=True, extensions=[])
+    view = memoryview(frames.send_data(b"x" * (512 * 1024), fin=True))
+    accepted = False
+    deadline = time.monotonic() + 8
+    with sock:
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                events.append(event)
+                accepted = accepted or isinstance(event, h2.events.ResponseReceived)
+            while accepted and view:  # as much as the server's window takes
+                size = min(len(view), conn.local_flow_control_window(1), 16384)
+                if size <= 0:
+                    break
+                conn.send_data(1, bytes(view[:size]))
+                view = view[size:]
+            sock.sendall(conn.data_to_send())
+            if any(isinstance(e, h2.events.StreamReset) for e in events):
+                break
+    return events
+
+
+async def test_websocket_over_http2_to_a_client_that_stops_reading_is_reset(start_proxyd, backend):
+    proc = start_proxyd("ws2-slow", EDGE_SEND_TIMEOUT="1")
+    from tests.support.graphql import GraphQLClient
+
+    gql = GraphQLClient(proc.api_url, proc.token("admin"))
+    await gql(CREATE_PROXY, {"input": {"hostname": "ws2s.test", "targetUrl": backend.url}})
+    await _ready(proc, "ws2s.test")
+    events = await trio.to_thread.run_sync(_echo_into_a_shut_window, proc.http_port, "ws2s.test")
+    assert any(isinstance(e, h2.events.StreamReset) for e in events), events[-5:]
+    assert "Traceback" not in proc.log()

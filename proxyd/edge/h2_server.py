@@ -14,9 +14,11 @@ one ASGI task per stream), run by proxyd's own connection loop, with the guards 
 - a plain CONNECT (a TCP tunnel request) gets 405, as on HTTP/1.1 (hypercorn fails on it);
 - bounded response buffering: hypercorn buffers a whole answer in memory when the client keeps
   its flow-control window shut; here the app waits until the client takes data;
-- a response the client takes no byte of for EDGE_SEND_TIMEOUT (a closed flow-control window,
-  or a full socket) ends the upstream request, and the stream is reset (RST_STREAM CANCEL), as
-  is any stream whose answer the app could not finish (hypercorn leaves it open).
+- a stream whose answer or WebSocket message the client takes no byte of for EDGE_SEND_TIMEOUT
+  (a shut flow-control window) is reset (RST_STREAM CANCEL) and the app sees a disconnect, which
+  ends the upstream request; a full socket ends the connection the same way (the listener's
+  FastStream). A stream whose answer the app could not finish is reset too (hypercorn leaves it
+  open).
 
 The listener (proxyd.edge.server) hands over a connection that negotiated ALPN h2, or a cleartext
 one whose first bytes are the HTTP/2 preface (h2c with prior knowledge), together with the bytes
@@ -55,9 +57,10 @@ _STREAM_EVENTS = (h2.events.DataReceived, h2.events.StreamEnded, h2.events.Strea
 class GuardedH2Protocol(H2Protocol):
     """hypercorn's H2Protocol with the rapid-reset and requests-per-connection guards."""
 
-    def __init__(self, *args: Any, max_requests: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_requests: int, send_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_requests = max_requests
+        self.send_timeout = send_timeout
         self.premature_resets = 0
         self.going_away = False
 
@@ -146,18 +149,35 @@ class GuardedH2Protocol(H2Protocol):
                 await buffer.close()
                 del self.stream_buffers[event.stream_id]
                 await self._flush()
-        await super().stream_send(event)
-        if isinstance(event, Body | Data):
-            # hypercorn's push returns as soon as a shut flow-control window makes its sender
-            # pop 0 bytes, so a client that never opens its window would have the whole answer
-            # buffered here. Wait until the client really takes data (the send timeout bounds
-            # this wait).
-            buffer = self.stream_buffers.get(event.stream_id)
-            while buffer is not None and len(buffer.buffer) >= BUFFER_HIGH_WATER:
-                if buffer._complete:  # closed meanwhile
-                    break
-                await buffer._paused.clear()
-                await buffer._paused.wait()
+        if not isinstance(event, Body | Data):
+            await super().stream_send(event)
+            return
+        with trio.move_on_after(self.send_timeout):
+            await super().stream_send(event)
+            await self._taken(event.stream_id)
+            return
+        await self._give_up(event.stream_id)
+
+    async def _taken(self, stream_id: int) -> None:
+        """Wait until the stream's buffer is below its high-water mark. hypercorn's push returns
+        as soon as a shut flow-control window makes its sender pop 0 bytes, so a client that
+        never opens its window would otherwise have the whole answer buffered here."""
+        buffer = self.stream_buffers.get(stream_id)
+        while buffer is not None and len(buffer.buffer) >= BUFFER_HIGH_WATER:
+            if buffer._complete:  # closed meanwhile
+                return
+            await buffer._paused.clear()
+            await buffer._paused.wait()
+
+    async def _give_up(self, stream_id: int) -> None:
+        """The client took nothing of this stream for the send timeout: reset it, drop what
+        is buffered, and tell the app (a disconnect), which ends its upstream request."""
+        self._cancel(stream_id)
+        buffer = self.stream_buffers.pop(stream_id, None)
+        if buffer is not None:
+            await buffer.close()
+        await self._flush()
+        await self._close_stream(stream_id)
 
     def _cancel(self, stream_id: int) -> None:
         try:
@@ -177,25 +197,23 @@ class GuardedH2Protocol(H2Protocol):
         await self.send(Closed())
 
 
-class _StreamTimeouts:
-    """The app, with each HTTP request body read under the body idle timeout and each part of
-    the answer sent under the send timeout."""
+class _BodyTimeout:
+    """The app, with each HTTP request body read under the body idle timeout."""
 
-    def __init__(self, app: Any, body_timeout: float, send_timeout: float) -> None:
+    def __init__(self, app: Any, timeout: float) -> None:
         self.app = app
-        self.body_timeout = body_timeout
-        self.send_timeout = send_timeout
+        self.timeout = timeout
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = {"started": False, "body_done": False, "answered": False, "stuck": False}
+        state = {"started": False, "body_done": False, "answered": False}
 
         async def timed_receive() -> dict:
             if state["body_done"] or state["answered"]:
                 return await receive()  # the app now waits for a disconnect: no timeout
-            with trio.move_on_after(self.body_timeout):
+            with trio.move_on_after(self.timeout):
                 message = await receive()
                 if message["type"] != "http.request" or not message.get("more_body", False):
                     state["body_done"] = True
@@ -207,39 +225,20 @@ class _StreamTimeouts:
                 await send(_STALLED_BODY)
             return {"type": "http.disconnect"}
 
-        async def timed_send(message: dict) -> None:
+        async def tracked_send(message: dict) -> None:
             if state["answered"]:
                 return  # the 408 was the answer
-            if state["stuck"]:
-                raise trio.BrokenResourceError("the client stopped reading")
             if message["type"] == "http.response.start":
                 state["started"] = True
-            with trio.move_on_after(self.send_timeout):
-                await send(message)
-                return
-            state["stuck"] = True
-            raise trio.BrokenResourceError(f"the client took no data for {self.send_timeout:g} s")
+            await send(message)
 
-        try:
-            await self.app(scope, timed_receive, timed_send)
-        except BaseException as exc:
-            if not (state["stuck"] and _only_broken(exc)):
-                raise
-            # Given up on the client: the app has ended its upstream request; the stream is
-            # reset once hypercorn sees the app end (GuardedH2Protocol.stream_send).
+        await self.app(scope, timed_receive, tracked_send)
 
 
 def _is_tunnel(headers: list[tuple[bytes, bytes]]) -> bool:
     """A CONNECT that asks for a TCP tunnel (not RFC 8441's extended CONNECT for WebSockets)."""
     fields = dict(headers)
     return fields.get(b":method") == b"CONNECT" and b":protocol" not in fields
-
-
-def _only_broken(exc: BaseException) -> bool:
-    """Whether exc is a BrokenResourceError, or a group of nothing else (quiet: a slow client)."""
-    if isinstance(exc, BaseExceptionGroup):
-        return exc.split(trio.BrokenResourceError)[1] is None
-    return isinstance(exc, trio.BrokenResourceError)
 
 
 _STALLED_TEXT = b"408 Request Timeout: the request body stalled and was not completed.\n"
@@ -262,6 +261,7 @@ class _Connection(TCPServer):
         super().__init__(server.app, server.config, server.context, {}, stream)
         self.first = first
         self.max_requests = server.max_requests
+        self.send_timeout = server.send_timeout
 
     async def run(self) -> None:
         tls = hasattr(self.stream, "selected_alpn_protocol")
@@ -282,6 +282,7 @@ class _Connection(TCPServer):
                     server,
                     self.protocol_send,
                     max_requests=self.max_requests,
+                    send_timeout=self.send_timeout,
                 )
                 await self.protocol.initiate()
                 await self.idle_task.restart(self._task_group, self._idle_timeout)
@@ -312,8 +313,10 @@ class H2Server:
         config.websocket_max_message_size = 16 * 1024 * 1024
         self.config = config
         self.max_requests = limits.max_requests
-        timed = _StreamTimeouts(app, limits.body_timeout, limits.send_timeout)
-        self.app = wrap_app(timed, config.wsgi_max_body_size, "asgi")
+        self.app = wrap_app(
+            _BodyTimeout(app, limits.body_timeout), config.wsgi_max_body_size, "asgi"
+        )
+        self.send_timeout = limits.send_timeout
         self.context = WorkerContext(None)
 
     async def serve(self, stream: trio.abc.Stream, first: bytes = b"") -> None:
