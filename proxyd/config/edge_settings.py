@@ -16,7 +16,8 @@ class EdgeSettings:
         "PROXY_REQUEST_TIMEOUT",
         "120",
         p.positive_float,
-        "Seconds to wait for an upstream response (and between body chunks) before answering 504.",
+        "Seconds to wait for an upstream response (and between body chunks), or for an upstream "
+        "to take any of the request body, before answering 504.",
     )
     proxy_connect_timeout: float = p.setting(
         "PROXY_CONNECT_TIMEOUT",

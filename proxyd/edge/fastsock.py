@@ -23,15 +23,19 @@ def address(sock_address: object) -> tuple[str, int] | None:
     return None
 
 
+class SendTimeout(trio.BrokenResourceError):
+    """The peer took no byte for the send timeout."""
+
+
 async def wait_writable(sock: trio.socket.SocketType, timeout: float | None) -> None:
-    """Wait until sock can take data; BrokenResourceError when it takes none for timeout s."""
+    """Wait until sock can take data; SendTimeout when it takes none for timeout s."""
     if timeout is None:
         await trio.lowlevel.wait_writable(sock)
         return
     with trio.move_on_after(timeout):
         await trio.lowlevel.wait_writable(sock)
         return
-    raise trio.BrokenResourceError(f"the peer took no data for {timeout:g} s")
+    raise SendTimeout(f"the peer took no data for {timeout:g} s")
 
 
 def stream_error(exc: OSError, fileno: int) -> trio.BrokenResourceError | trio.ClosedResourceError:

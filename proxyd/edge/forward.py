@@ -252,7 +252,9 @@ async def _relay(
 
     async def spliced_body(stream: trio.abc.Stream, sock) -> None:
         try:
-            sent = await splicer["request_body"](stream.send_all, sock)
+            sent = await splicer["request_body"](
+                stream.send_all, sock, getattr(stream, "send_timeout", None)
+            )
             scope["proxyd.spliced_in"] = scope.get("proxyd.spliced_in", 0) + sent
         except splice.SourceEnded:
             raise ClientDisconnected() from None

@@ -344,7 +344,9 @@ class Exchange:
         await relay(self.conn.stream.socket, self.conn.limits.send_timeout)
         self.sent += count
 
-    async def splice_request_body(self, upstream_send, upstream_socket) -> int:
+    async def splice_request_body(
+        self, upstream_send, upstream_socket, send_timeout: float | None = None
+    ) -> int:
         """Send this request's Content-Length body upstream: the bytes already parsed through
         upstream_send, the rest spliced from the client's socket into upstream_socket. Returns
         the number of bytes sent. The relay moves exactly the body's remaining bytes, so the
@@ -388,6 +390,7 @@ class Exchange:
                 upstream_socket,
                 rest,
                 idle_timeout=conn.limits.body_timeout,
+                send_timeout=send_timeout,  # the upstream taking nothing: SendTimeout
             )
         except splice.SourceTimeout:
             await self._abort(

@@ -8,7 +8,8 @@ stream the body, parse the response head, and hand the body over as it arrives (
 chunked or until-close framing), reusing connections per (scheme, host, port).
 
 Errors: UpstreamConnectError (cannot connect: 502), UpstreamTimeout (connect or read took too
-long: 504), UpstreamProtocolError (malformed or truncated response: 502).
+long, or the upstream took none of the request for the read timeout: 504),
+UpstreamProtocolError (malformed or truncated response: 502).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator
 import trio
 
 from proxyd.edge import splice
-from proxyd.edge.fastsock import FastStream
+from proxyd.edge.fastsock import FastStream, SendTimeout
 from proxyd.edge.http1_response import (
     HEAD_READ_SIZE,
     IDLE_EXPIRY,
@@ -98,7 +99,8 @@ class ConnectionPool:
             except OSError as exc:
                 raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc}") from None
             sock = tcp.socket
-            stream: trio.abc.Stream = FastStream(tcp)
+            # An upstream that takes none of the request for the read timeout is given up.
+            stream: trio.abc.Stream = FastStream(tcp, self.read_timeout)
             if scheme == "https":
                 tls = trio.SSLStream(
                     stream, self.ssl_context, server_hostname=host, https_compatible=True
@@ -198,6 +200,8 @@ class ConnectionPool:
                         )
                 if chunked:
                     await conn.stream.send_all(b"0\r\n\r\n")
+        except SendTimeout as exc:
+            raise UpstreamTimeout(f"the upstream took none of the request ({exc})") from None
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
             raise _StaleConnection() from None
         if ready_grace is not None and not conn.buffer:
