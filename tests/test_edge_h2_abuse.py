@@ -10,17 +10,15 @@ backend that records every request it parses:
 
 from __future__ import annotations
 
-import socket
 import time
 
-import h2.config
-import h2.connection
 import h2.errors
 import h2.events
 import pytest
 import trio
 
 from tests.support.graphql import CREATE_PROXY, GraphQLClient
+from tests.support.h2client import H2Client, lenient, stream_ended
 from tests.support.tripwire import Tripwire
 
 HOST = "abuse.test"
@@ -49,49 +47,8 @@ def _request(path: str) -> list[tuple[str, str]]:
     return [(":method", "GET"), (":path", path), (":scheme", "http"), (":authority", HOST)]
 
 
-class _Client:
-    """A raw h2c client (prior knowledge) that records every event the server sends."""
-
-    def __init__(self, port: int, config: h2.config.H2Configuration | None = None) -> None:
-        config = config or h2.config.H2Configuration(client_side=True)
-        self.conn = h2.connection.H2Connection(config)
-        self.conn.initiate_connection()
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.sock.sendall(self.conn.data_to_send())
-        self.events: list = []
-        self.closed = False
-
-    def send(self) -> None:
-        data = self.conn.data_to_send()
-        if data:
-            self.sock.sendall(data)
-
-    def read(self, until, timeout: float = 5.0) -> None:
-        """Read events until until(events) holds, the server closes, or the timeout."""
-        deadline = time.monotonic() + timeout
-        while not until(self.events) and time.monotonic() < deadline and not self.closed:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                break
-            except OSError:
-                data = b""
-            if not data:
-                self.closed = True
-                break
-            try:
-                self.events += self.conn.receive_data(data)
-                self.send()
-            except h2.exceptions.ProtocolError:  # our side after the server's GOAWAY
-                pass
-
-    def goaways(self) -> list:
-        return [e for e in self.events if isinstance(e, h2.events.ConnectionTerminated)]
-
-
-def _rapid_reset(port: int, streams: int, pause: float) -> _Client:
-    client = _Client(port)
+def _rapid_reset(port: int, streams: int, pause: float) -> H2Client:
+    client = H2Client(port)
     try:
         for _ in range(streams):
             stream_id = client.conn.get_next_available_stream_id()
@@ -132,9 +89,9 @@ async def test_rapid_reset_is_cut_off(start_proxyd, tripwire, pause):
     assert "Traceback" not in proc.log()
 
 
-def _sequential(port: int, requests: int) -> tuple[_Client, list[int], list[int]]:
+def _sequential(port: int, requests: int) -> tuple[H2Client, list[int], list[int]]:
     """Send requests one after another, each once the previous one ended, ignoring GOAWAY."""
-    client = _Client(port)
+    client = H2Client(port)
     answered, refused = [], []
     for i in range(requests):
         stream_id = client.conn.get_next_available_stream_id()
@@ -144,14 +101,7 @@ def _sequential(port: int, requests: int) -> tuple[_Client, list[int], list[int]
         except (OSError, h2.exceptions.ProtocolError):
             break
 
-        def ended(events, stream_id=stream_id):
-            return any(
-                isinstance(e, h2.events.StreamEnded | h2.events.StreamReset)
-                and e.stream_id == stream_id
-                for e in events
-            )
-
-        client.read(ended)
+        client.read(stream_ended(stream_id, or_goaway=False))
         for event in client.events:
             if getattr(event, "stream_id", None) != stream_id:
                 continue
@@ -177,8 +127,8 @@ async def test_max_requests_per_connection_holds_for_http2(start_proxyd, tripwir
     assert client.goaways()[0].error_code == h2.errors.ErrorCodes.NO_ERROR
 
 
-def _stalled_upload(port: int) -> tuple[_Client, int]:
-    client = _Client(port)
+def _stalled_upload(port: int) -> tuple[H2Client, int]:
+    client = H2Client(port)
     stream_id = client.conn.get_next_available_stream_id()
     headers = [
         (":method", "POST"),
@@ -190,11 +140,7 @@ def _stalled_upload(port: int) -> tuple[_Client, int]:
     client.conn.send_headers(stream_id, headers)
     client.conn.send_data(stream_id, b"x" * 10)
     client.send()
-
-    def answered(events):
-        return any(isinstance(e, h2.events.StreamEnded) for e in events)
-
-    client.read(answered, timeout=4)
+    client.read(stream_ended(stream_id), timeout=4)
     return client, stream_id
 
 
@@ -221,14 +167,10 @@ async def test_stalled_http2_upload_gets_408_and_cancels_the_upstream(start_prox
 
 def _connect_request(port: int) -> list:
     """A plain HTTP/2 CONNECT (authority only, no :protocol): a tunnel request."""
-    client = _Client(port)
+    client = H2Client(port)
     client.conn.send_headers(1, [(":method", "CONNECT"), (":authority", f"{HOST}:443")])
     client.send()
-
-    def ended(events):
-        return any(isinstance(e, h2.events.StreamEnded | h2.events.StreamReset) for e in events)
-
-    client.read(ended, timeout=3)
+    client.read(stream_ended(1), timeout=3)
     return client.events
 
 
@@ -248,10 +190,7 @@ async def test_http2_connect_is_refused_with_405(start_proxyd, tripwire):
 
 
 def _with_method(port: int, method: str) -> list:
-    config = h2.config.H2Configuration(
-        client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False
-    )
-    client = _Client(port, config)  # a client that sends anything
+    client = H2Client(port, config=lenient())  # a client that sends anything
     headers = [
         (":method", method),
         (":scheme", "http"),
@@ -260,16 +199,7 @@ def _with_method(port: int, method: str) -> list:
     ]
     client.conn.send_headers(1, headers, end_stream=True)
     client.send()
-
-    def ended(events):
-        return any(
-            isinstance(
-                e, h2.events.StreamEnded | h2.events.StreamReset | h2.events.ConnectionTerminated
-            )
-            for e in events
-        )
-
-    client.read(ended, timeout=3)
+    client.read(stream_ended(1), timeout=3)
     return client.events
 
 

@@ -6,73 +6,58 @@ Raw h2 frames and wsproto framing against a real proxyd and backend."""
 
 from __future__ import annotations
 
-import socket
 import time
 
-import h2.config
-import h2.connection
 import h2.events
-import h2.settings
 import trio
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from tests.support.graphql import CREATE_PROXY
+from tests.support.h2client import H2Client, stream_ended
 
 
-def _handshake(port: int, host: str, token: str | None = None) -> tuple[dict, list]:
-    """Extended CONNECT for /ws; once accepted, send "hi" and collect the frames that come back.
-    Returns (response headers, frames or stream events)."""
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    conn.initiate_connection()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(conn.data_to_send())
-    events: list = []
-    while not any(isinstance(e, h2.events.RemoteSettingsChanged) for e in events):
-        events += conn.receive_data(sock.recv(65536))
-        sock.sendall(conn.data_to_send())
-    headers = [
+def _connect_headers(host: str, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+    """An extended CONNECT for a WebSocket on /ws."""
+    return [
         (":method", "CONNECT"),
         (":protocol", "websocket"),
         (":scheme", "http"),
         (":path", "/ws"),
         (":authority", host),
         ("sec-websocket-version", "13"),
-        ("sec-websocket-protocol", "chat.v2"),
+        *extra,
     ]
-    if token:
-        headers.append(("authorization", f"Bearer {token}"))
-    conn.send_headers(1, headers)
-    sock.sendall(conn.data_to_send())
+
+
+def _frames(client: H2Client) -> list[tuple[Opcode, object]]:
+    """The WebSocket frames received so far on stream 1."""
     frames = FrameProtocol(client=True, extensions=[])
-    response: dict = {}
-    got: list = []
-    deadline = time.monotonic() + 5
-    with sock:
-        while time.monotonic() < deadline and not any(g == "end" for g in got):
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                break
-            if not data:
-                break
-            for event in conn.receive_data(data):
-                if isinstance(event, h2.events.ResponseReceived):
-                    response = dict(event.headers)
-                    if response.get(b":status") == b"200":
-                        conn.send_data(1, frames.send_data("hi", fin=True))
-                elif isinstance(event, h2.events.DataReceived):
-                    conn.acknowledge_received_data(event.flow_controlled_length, 1)
-                    if response.get(b":status") == b"200":
-                        frames.receive_bytes(event.data)
-                        got += [(f.opcode, f.payload) for f in frames.received_frames()]
-                    else:
-                        got.append(("body", event.data))
-                elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
-                    got.append("end")
-            sock.sendall(conn.data_to_send())
-            if any(isinstance(g, tuple) and g[0] == Opcode.TEXT for g in got):
-                break
-    return response, got
+    frames.receive_bytes(client.data(1))
+    return [(f.opcode, f.payload) for f in frames.received_frames()]
+
+
+def _handshake(port: int, host: str, token: str | None = None) -> tuple[dict, list]:
+    """Extended CONNECT for /ws; once accepted, send "hi" and collect the frames that come back.
+    Returns (response headers, frames; or ("body", bytes) and "end" for a refusal)."""
+    client = H2Client(port)
+    client.read_settings()
+    extra = [("sec-websocket-protocol", "chat.v2")]
+    if token:
+        extra.append(("authorization", f"Bearer {token}"))
+    client.conn.send_headers(1, _connect_headers(host, *extra))
+    client.send()
+    ended = stream_ended(1, or_goaway=False)
+    client.read(lambda events: client.response(1) is not None or ended(events))
+    response = client.response(1) or {}
+    if response.get(b":status") != b"200":
+        client.read(ended)
+        client.close()
+        return response, [("body", client.data(1))] + (["end"] if ended(client.events) else [])
+    client.conn.send_data(1, FrameProtocol(client=True, extensions=[]).send_data("hi", fin=True))
+    client.send()
+    client.read(lambda _: any(op == Opcode.TEXT for op, _ in _frames(client)) or client.closed)
+    client.close()
+    return response, _frames(client)
 
 
 async def _ready(proxyd, host: str) -> None:
@@ -127,54 +112,27 @@ async def test_websocket_over_http2_to_a_dead_upstream_gets_502(proxyd, gql):
 def _echo_into_a_shut_window(port: int, host: str) -> list:
     """Open a WebSocket over h2 with a 1-byte receive window, send one 512 KiB message (echoed
     back by the backend), never open the window, and collect what the server does."""
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    conn.local_settings = h2.settings.Settings(
-        client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1}
+    client = H2Client(port, window=1, timeout=8)
+    client.read_settings()
+    client.conn.send_headers(1, _connect_headers(host))
+    client.send()
+    view = memoryview(
+        FrameProtocol(client=True, extensions=[]).send_data(b"x" * 512 * 1024, fin=True)
     )
-    conn.initiate_connection()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=8)
-    sock.sendall(conn.data_to_send())
-    events: list = []
-    while not any(isinstance(e, h2.events.RemoteSettingsChanged) for e in events):
-        events += conn.receive_data(sock.recv(65536))
-        sock.sendall(conn.data_to_send())
-    conn.send_headers(
-        1,
-        [
-            (":method", "CONNECT"),
-            (":protocol", "websocket"),
-            (":scheme", "http"),
-            (":path", "/ws"),
-            (":authority", host),
-            ("sec-websocket-version", "13"),
-        ],
-    )
-    sock.sendall(conn.data_to_send())
-    frames = FrameProtocol(client=True, extensions=[])
-    view = memoryview(frames.send_data(b"x" * (512 * 1024), fin=True))
-    accepted = False
+    reset = stream_ended(1, or_goaway=False)
     deadline = time.monotonic() + 8
-    with sock:
-        while time.monotonic() < deadline:
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
+    while time.monotonic() < deadline and not reset(client.events) and not client.closed:
+        seen = len(client.events)
+        client.read(lambda events, seen=seen: len(events) > seen, deadline - time.monotonic())
+        while client.response(1) is not None and view:  # as much as the server's window takes
+            size = min(len(view), client.conn.local_flow_control_window(1), 16384)
+            if size <= 0:
                 break
-            if not data:
-                break
-            for event in conn.receive_data(data):
-                events.append(event)
-                accepted = accepted or isinstance(event, h2.events.ResponseReceived)
-            while accepted and view:  # as much as the server's window takes
-                size = min(len(view), conn.local_flow_control_window(1), 16384)
-                if size <= 0:
-                    break
-                conn.send_data(1, bytes(view[:size]))
-                view = view[size:]
-            sock.sendall(conn.data_to_send())
-            if any(isinstance(e, h2.events.StreamReset) for e in events):
-                break
-    return events
+            client.conn.send_data(1, bytes(view[:size]))
+            view = view[size:]
+        client.send()
+    client.close()
+    return client.events
 
 
 async def test_websocket_over_http2_to_a_client_that_stops_reading_is_reset(start_proxyd, backend):

@@ -11,14 +11,13 @@ import socket
 import threading
 import time
 
-import h2.config
-import h2.connection
 import h2.events
 import httpx
 import pytest
 import trio
 
 from tests.support.graphql import CREATE_PROXY, GraphQLClient
+from tests.support.h2client import H2Client, lenient, stream_ended
 from tests.support.processes import free_port
 from tests.support.tripwire import Tripwire
 
@@ -54,18 +53,30 @@ async def test_h2c_prior_knowledge_uses_the_same_request_path(proxyd, gql, tripw
     assert not seen.header("x-auth-user") and not seen.header("true-client-ip")
 
 
-async def test_h2_over_tls_with_alpn(start_proxyd, tripwire):
+async def _tls_proxyd(start_proxyd, tripwire, name: str, **env: str):
+    """A proxyd with an HTTPS listener (its self-signed certificate) and tls.test proxied to the
+    tripwire; returns (proxyd, https port)."""
     https_port = free_port()
-    proc = start_proxyd("tls", HTTPS_PORT=str(https_port), SELF_SIGNED_CN="proxyd.invalid")
+    proc = start_proxyd(name, HTTPS_PORT=str(https_port), SELF_SIGNED_CN="proxyd.invalid", **env)
     gql = GraphQLClient(proc.api_url, proc.token("admin"))
     await gql(CREATE_PROXY, {"input": {"hostname": "tls.test", "targetUrl": tripwire.url}})
     await _serving(proc.http_url, "tls.test")
+    return proc, https_port
+
+
+async def _get_tls(https_port: int, path: str) -> httpx.Response:
+    """GET path from tls.test over HTTPS with a client that offers HTTP/2."""
     async with httpx.AsyncClient(http2=True, verify=False, timeout=5) as client:
-        r = await client.get(
-            f"https://127.0.0.1:{https_port}/x?y=1",
+        return await client.get(
+            f"https://127.0.0.1:{https_port}{path}",
             headers={"Host": "tls.test"},
             extensions={"sni_hostname": "tls.test"},
         )
+
+
+async def test_h2_over_tls_with_alpn(start_proxyd, tripwire):
+    _, https_port = await _tls_proxyd(start_proxyd, tripwire, "tls")
+    r = await _get_tls(https_port, "/x?y=1")
     assert r.http_version == "HTTP/2" and r.status_code == 200
     seen = tripwire.snapshot()[-1]
     assert seen.target == b"/x?y=1"
@@ -75,19 +86,8 @@ async def test_h2_over_tls_with_alpn(start_proxyd, tripwire):
 async def test_http2_can_be_turned_off(start_proxyd, tripwire):
     """EDGE_HTTP2=false: TLS clients offering h2 get HTTP/1.1 (the fast path), and an h2c
     preface gets 505 with a sentence, never hypercorn's HTTP/2 protocol."""
-    https_port = free_port()
-    proc = start_proxyd(
-        "noh2", HTTPS_PORT=str(https_port), SELF_SIGNED_CN="proxyd.invalid", EDGE_HTTP2="false"
-    )
-    gql = GraphQLClient(proc.api_url, proc.token("admin"))
-    await gql(CREATE_PROXY, {"input": {"hostname": "tls.test", "targetUrl": tripwire.url}})
-    await _serving(proc.http_url, "tls.test")
-    async with httpx.AsyncClient(http2=True, verify=False, timeout=5) as client:
-        r = await client.get(
-            f"https://127.0.0.1:{https_port}/x",
-            headers={"Host": "tls.test"},
-            extensions={"sni_hostname": "tls.test"},
-        )
+    proc, https_port = await _tls_proxyd(start_proxyd, tripwire, "noh2", EDGE_HTTP2="false")
+    r = await _get_tls(https_port, "/x")
     assert r.http_version == "HTTP/1.1" and r.status_code == 200
     assert tripwire.snapshot()[-1].target == b"/x"
     before = len(tripwire.snapshot())
@@ -106,32 +106,14 @@ _GOAWAY = h2.events.ConnectionTerminated
 
 def _h2_request(port: int, headers: list[tuple[bytes, bytes]], body: bytes) -> list:
     """Send one HTTP/2 request without client-side validation; return the server's events."""
-    config = h2.config.H2Configuration(
-        client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False
-    )
-    conn = h2.connection.H2Connection(config=config)
-    conn.initiate_connection()
-    events: list = []
-    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
-        sock.sendall(conn.data_to_send())
-        conn.send_headers(1, headers, end_stream=not body)
-        if body:
-            conn.send_data(1, body, end_stream=True)
-        sock.sendall(conn.data_to_send())
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                break
-            if not data:
-                break
-            for event in conn.receive_data(data):
-                events.append(event)
-                if isinstance(event, h2.events.StreamEnded | h2.events.StreamReset | _GOAWAY):
-                    return events
-            sock.sendall(conn.data_to_send())
-    return events
+    client = H2Client(port, config=lenient(), timeout=3)
+    client.conn.send_headers(1, headers, end_stream=not body)
+    if body:
+        client.conn.send_data(1, body, end_stream=True)
+    client.send()
+    client.read(stream_ended(1))
+    client.close()
+    return client.events
 
 
 @pytest.mark.parametrize(

@@ -14,16 +14,13 @@ from __future__ import annotations
 import socket
 import ssl
 
-import h2.config
-import h2.connection
-import h2.events
-import h2.settings
 import httpx
 import pytest
 import trio
 
 from tests.support.bulk import Client, start_bulk_backend
 from tests.support.graphql import CREATE_PROXY, GraphQLClient
+from tests.support.h2client import H2Client
 from tests.support.processes import free_port
 
 MIB = 1024 * 1024
@@ -117,33 +114,19 @@ async def test_tls_download_to_a_client_that_stopped_reading(start_proxyd, bulk)
     assert "Traceback" not in proc.log()
 
 
-def _h2_stalled_window(port: int) -> None:
+def _h2_stalled_window(port: int) -> H2Client:
     """Ask for a big body over h2c with a 1-byte initial window, and never open it."""
-    config = h2.config.H2Configuration(client_side=True)
-    conn = h2.connection.H2Connection(config=config)
-    conn.local_settings = h2.settings.Settings(
-        client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1}
-    )
-    conn.initiate_connection()
-    conn.send_headers(
-        1,
-        [
-            (":method", "GET"),
-            (":path", PATH),
-            (":scheme", "http"),
-            (":authority", HOST),
-        ],
-        end_stream=True,
-    )
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(conn.data_to_send())
-    return sock
+    client = H2Client(port, window=1, timeout=10)
+    request = [(":method", "GET"), (":path", PATH), (":scheme", "http"), (":authority", HOST)]
+    client.conn.send_headers(1, request, end_stream=True)
+    client.send()
+    return client
 
 
 async def test_http2_client_that_never_opens_its_window(start_proxyd, bulk):
     proc = await _proxied(start_proxyd, bulk)
-    sock = await trio.to_thread.run_sync(_h2_stalled_window, proc.http_port)
+    client = await trio.to_thread.run_sync(_h2_stalled_window, proc.http_port)
     await _upstream_closed(bulk)
     await _still_serving(proc)
-    sock.close()
+    client.close()
     assert "Traceback" not in proc.log()  # a slow client is no error of proxyd's

@@ -14,6 +14,8 @@ from proxyd.edge import splice
 from proxyd.edge.fastsock import FastStream
 from proxyd.edge.h1_wire import (
     BAD_VALUE,
+    BODY_STALLED,
+    CONNECT_REFUSED,
     END,
     HEAD_READ_SIZE,
     NO_BODY,
@@ -87,7 +89,7 @@ class Exchange:
             raise Refusal(505, "505 HTTP Version Not Supported: use HTTP/1.1.")
         method = head.method.decode("ascii")
         if method == "CONNECT":
-            raise Refusal(405, "405 Method Not Allowed: CONNECT is not supported by this proxy.")
+            raise Refusal(405, CONNECT_REFUSED)
         headers = head.headers
         hosts: list[bytes] = []
         expect: list[bytes] = []
@@ -192,9 +194,7 @@ class Exchange:
                     await self._abort(refusal.status, refusal.message)
                     return {"type": "http.disconnect"}
             if scope.cancelled_caught:
-                await self._abort(
-                    408, "408 Request Timeout: the request body stalled and was not completed."
-                )
+                await self._abort(408, BODY_STALLED)
                 return {"type": "http.disconnect"}
         item = queue.popleft()
         if item is END:
@@ -393,9 +393,7 @@ class Exchange:
                 send_timeout=send_timeout,  # the upstream taking nothing: SendTimeout
             )
         except splice.SourceTimeout:
-            await self._abort(
-                408, "408 Request Timeout: the request body stalled and was not completed."
-            )
+            await self._abort(408, BODY_STALLED)
             raise splice.SourceEnded("the request body stalled") from None
         except splice.SourceEnded:
             conn.eof = True

@@ -144,6 +144,11 @@ def valid_host(value: bytes) -> bool:
 _VALID_HOSTS: dict[bytes, bool] = {}
 
 
+# Refusals both protocols give in the same words.
+BODY_STALLED = "408 Request Timeout: the request body stalled and was not completed."
+CONNECT_REFUSED = "405 Method Not Allowed: CONNECT is not supported by this proxy."
+
+
 def error_response(status: int, message: str) -> bytes:
     """A complete plain-text response that closes the connection."""
     body = (message.rstrip("\n") + "\n").encode()

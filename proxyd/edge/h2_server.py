@@ -47,10 +47,10 @@ from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
 from proxyd.edge.fastsock import address
-from proxyd.edge.h1_wire import EdgeLimits
+from proxyd.edge.forward import send_error
+from proxyd.edge.h1_wire import BODY_STALLED, CONNECT_REFUSED, EdgeLimits
 
 MAX_PREMATURE_RESETS = 100  # streams a client may cancel before their answer, per connection
-CONNECT_REFUSED = b"405 Method Not Allowed: CONNECT is not supported by this proxy.\n"
 _STREAM_EVENTS = (h2.events.DataReceived, h2.events.StreamEnded, h2.events.StreamReset)
 
 
@@ -79,7 +79,7 @@ class GuardedH2Protocol(H2Protocol):
                     skipped.add(stream_id)
                     continue
                 if _is_tunnel(event.headers):  # hypercorn would fail on it (no :path)
-                    self._answer(stream_id, 405, CONNECT_REFUSED)
+                    self._answer(stream_id, 405, CONNECT_REFUSED.encode() + b"\n")
                     skipped.add(stream_id)
                     continue
                 if stream_id in cancelled:  # cancelled in the same read: never started
@@ -221,8 +221,7 @@ class _BodyTimeout:
             state["answered"] = True
             if not state["started"]:
                 state["started"] = True
-                await send(_STALLED_START)
-                await send(_STALLED_BODY)
+                await send_error(send, 408, BODY_STALLED)
             return {"type": "http.disconnect"}
 
         async def tracked_send(message: dict) -> None:
@@ -239,19 +238,6 @@ def _is_tunnel(headers: list[tuple[bytes, bytes]]) -> bool:
     """A CONNECT that asks for a TCP tunnel (not RFC 8441's extended CONNECT for WebSockets)."""
     fields = dict(headers)
     return fields.get(b":method") == b"CONNECT" and b":protocol" not in fields
-
-
-_STALLED_TEXT = b"408 Request Timeout: the request body stalled and was not completed.\n"
-_STALLED_START = {
-    "type": "http.response.start",
-    "status": 408,
-    "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", b"%d" % len(_STALLED_TEXT)),
-        (b"cache-control", b"no-store"),
-    ],
-}
-_STALLED_BODY = {"type": "http.response.body", "body": _STALLED_TEXT}
 
 
 class _Connection(TCPServer):
